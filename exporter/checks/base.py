@@ -1,0 +1,67 @@
+"""What every check kind shares: the result it returns and the context it runs in."""
+
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+import httpx
+
+from exporter.config import ServiceConfig
+
+
+class Reason(StrEnum):
+    """Why a check ended the way it did: a small fixed set, safe to use as a label value."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    CONNECT_ERROR = "connect_error"
+    TLS_ERROR = "tls_error"
+    HTTP_STATUS = "http_status"
+    BODY_MISMATCH = "body_mismatch"
+    HEADER_MISMATCH = "header_mismatch"
+    JOB_FAILED = "job_failed"
+    JOB_TIMEOUT = "job_timeout"
+    INVALID_RESPONSE = "invalid_response"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check (all its attempts). Checks return it; they never touch metrics."""
+
+    success: bool
+    reason: Reason
+    duration_seconds: float = 0.0
+    status_code: int = 0
+    attempts: int = 1
+    phases: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    cert_expiry: float | None = None
+    message: str = ""
+    transient: bool = False
+    """A failure that another attempt may cure (transport error, timeout, 5xx)."""
+
+    @classmethod
+    def failure(cls, reason: Reason, message: str, **details) -> "CheckResult":
+        return cls(success=False, reason=reason, message=message, **details)
+
+
+@dataclass
+class CheckContext:
+    """Long-lived things checks share: built once per process, never per check."""
+
+    ssl_context: ssl.SSLContext
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    """Per-service clients kept between checks, for services with `reuse_connection: true`."""
+
+    async def aclose(self, service_id: str | None = None) -> None:
+        """Close the kept clients of one service, or of all services when `service_id` is None."""
+        ids = list(self.clients) if service_id is None else [service_id]
+        for key in ids:
+            client = self.clients.pop(key, None)
+            if client is not None:
+                await client.aclose()
+
+
+Check = Callable[[ServiceConfig, CheckContext], Awaitable[CheckResult]]
+"""A check kind: `async def run(service, ctx) -> CheckResult`, registered in `checks.KINDS`."""

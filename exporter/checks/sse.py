@@ -1,0 +1,90 @@
+"""`kind: sse`: open a Server-Sent Events stream, wait for the first (or a named) event, hang up.
+
+An event stream never ends by itself, so the check returns the moment the event is parsed; it
+only waits for its timeout when no event comes.
+"""
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from exporter.checks.base import CheckContext, CheckResult, Reason
+from exporter.checks.expect import header_mismatch
+from exporter.checks.http import status_failure
+from exporter.checks.retry import with_retries
+from exporter.checks.transport import Exchange, client_for, exchange
+from exporter.config import ServiceConfig
+
+EVENT_STREAM = "text/event-stream"
+
+
+async def run(service: ServiceConfig, ctx: CheckContext) -> CheckResult:
+    started = time.perf_counter()
+    deadline = time.monotonic() + service.budget
+    async with client_for(service, ctx) as client:
+
+        async def attempt(timeout: float) -> CheckResult:
+            headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
+            async with exchange(
+                client, service, service.method, service.url, timeout, headers=headers
+            ) as ex:
+                return await _judge_stream(service, ex)
+
+        retried = await with_retries(service, deadline, attempt)
+    return replace(
+        retried.outcome,
+        attempts=retried.attempts,
+        duration_seconds=time.perf_counter() - started,
+    )
+
+
+async def _judge_stream(service: ServiceConfig, ex: Exchange) -> CheckResult:
+    response = ex.response
+    details = {
+        "status_code": response.status_code,
+        "phases": ex.phases,
+        "cert_expiry": ex.tracer.cert_expiry,
+    }
+    if response.status_code not in service.expect.status:
+        return status_failure(response, "stream", **details)
+    content_type = response.headers.get("content-type", "")
+    if not content_type.startswith(EVENT_STREAM):
+        return CheckResult.failure(
+            Reason.HEADER_MISMATCH,
+            f"content-type is {content_type!r}, expected {EVENT_STREAM}",
+            **details,
+        )
+    mismatch = header_mismatch(service.expect, response.headers)
+    if mismatch:
+        return CheckResult.failure(Reason.HEADER_MISMATCH, mismatch, **details)
+    wanted = service.expect.event
+    async for name in _event_names(response.aiter_lines(), service.max_body_bytes):
+        if wanted is None or name == wanted:
+            ex.mark_transfer_done()
+            return CheckResult(success=True, reason=Reason.OK, **details)
+    ex.mark_transfer_done()
+    what = f"an {wanted!r} event" if wanted else "any event"
+    return CheckResult.failure(
+        Reason.INVALID_RESPONSE, f"stream ended before {what} arrived", **details
+    )
+
+
+async def _event_names(lines: AsyncIterator[str], limit: int) -> AsyncIterator[str]:
+    """Names of the events in an SSE line stream (WHATWG rules), stopping after `limit` chars."""
+    name = ""
+    has_data = False
+    seen = 0
+    async for line in lines:
+        seen += len(line) + 1
+        if seen > limit:
+            return
+        if not line:
+            if has_data:
+                yield name or "message"
+            name, has_data = "", False
+            continue
+        field, _, value = line.partition(":")
+        if field == "event":
+            name = value.removeprefix(" ")
+        elif field == "data":
+            has_data = True

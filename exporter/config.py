@@ -1,0 +1,488 @@
+"""The services file: YAML in, frozen dataclasses out, or every problem at once with its YAML path.
+
+The file is a user-facing contract, so validation is strict (unknown keys are errors) and every
+message names where the problem is: `services[1].job.poll_url: must contain {id}`.
+"""
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from exporter.durations import parse_duration
+
+KINDS: Final = ("http", "async_job", "sse")
+METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+EXISTS: Final = "exists"
+"""In `expect.json`, this value means "the path is present, whatever its value"."""
+
+DEFAULT_STATUS: Final[Mapping[str, frozenset[int]]] = {
+    "http": frozenset(range(200, 300)),
+    "async_job": frozenset({202}),
+    "sse": frozenset({200}),
+}
+_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_STATUS_CLASS = re.compile(r"^([1-5])xx$")
+_LIST_INDEX = re.compile(r"\.(\d+)(?=\.|\[|$)")
+
+
+class ConfigError(Exception):
+    """Every problem found in a config file, one `path: message` per entry."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: {len(errors)} error(s)\n" + "\n".join(errors))
+
+
+@dataclass(frozen=True)
+class Retries:
+    attempts: int = 3
+    backoff: float = 1.0
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: frozenset[int] = DEFAULT_STATUS["http"]
+    body_contains: tuple[str, ...] = ()
+    body_regex: re.Pattern[str] | None = None
+    json: tuple[tuple[str, Any], ...] = ()
+    headers: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    event: str | None = None
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    poll_url: str
+    id_field: str = "task_id"
+    state_field: str = "state"
+    success: tuple[str, ...] = ("SUCCESS",)
+    failure: tuple[str, ...] = ("FAILURE", "REVOKED")
+    poll_interval: float = 1.0
+    deadline: float = 15.0
+    expect_json: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    id: str
+    url: str
+    name: str = ""
+    group: str = ""
+    public: bool = True
+    enabled: bool = True
+    kind: str = "http"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    json: Any = field(default=None, repr=False)
+    follow_redirects: bool = True
+    interval: float = 60.0
+    timeout: float = 10.0
+    latency_objective: float = 2.0
+    max_body_bytes: int = 1 << 20
+    reuse_connection: bool = False
+    retries: Retries = Retries()
+    expect: Expect = Expect()
+    job: JobConfig | None = None
+
+    @property
+    def budget(self) -> float:
+        """Wall time a whole check (attempts, backoff, polls) may take: never past its interval."""
+        return self.job.deadline if self.job is not None else self.interval
+
+
+@dataclass(frozen=True)
+class Config:
+    services: tuple[ServiceConfig, ...]
+
+    @property
+    def enabled(self) -> tuple[ServiceConfig, ...]:
+        return tuple(service for service in self.services if service.enabled)
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """A `!env NAME` scalar, resolved (or reported unset) where its YAML path is known."""
+
+    name: str
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader plus the `!env` tag; secrets never sit in the file itself."""
+
+
+_Loader.add_constructor("!env", lambda loader, node: EnvRef(loader.construct_scalar(node)))
+
+
+_MISSING: Final = object()
+
+
+class _Reader:
+    """Reads typed values out of plain YAML data, recording `path: problem` instead of raising."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.errors: list[str] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(f"{path}: {message}")
+
+    def mapping(
+        self, value: Any, path: str, allowed: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        """`value` as a dict, keys limited to `allowed` unless None; {} when not a mapping."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping, got {_type_name(value)}")
+            return {}
+        for key in value:
+            if allowed is not None and key not in allowed:
+                self.error(_join(path, key), f"unknown key (allowed: {', '.join(allowed)})")
+        return value
+
+    def value(
+        self,
+        data: dict[str, Any],
+        path: str,
+        key: str,
+        convert: Callable[[Any], Any],
+        default: Any = _MISSING,
+    ) -> Any:
+        """`convert(data[key])`, or `default`; a ValueError from `convert` becomes an error."""
+        where = _join(path, key)
+        raw = data.get(key, _MISSING)
+        if raw is _MISSING or raw is None:
+            if default is _MISSING:
+                self.error(where, "is required")
+            return None if default is _MISSING else default
+        try:
+            return convert(self.resolve(raw, where))
+        except ValueError as exc:
+            self.error(where, str(exc))
+            return None if default is _MISSING else default
+
+    def resolve(self, raw: Any, path: str) -> Any:
+        """Replace `!env` references (at any depth) by their values; an unset one is an error."""
+        if isinstance(raw, EnvRef):
+            if raw.name not in self.environ:
+                raise ValueError(f"environment variable {raw.name} is not set")
+            return self.environ[raw.name]
+        if isinstance(raw, dict):
+            return {key: self.resolve(item, f"{path}.{key}") for key, item in raw.items()}
+        if isinstance(raw, list):
+            return [self.resolve(item, f"{path}[{index}]") for index, item in enumerate(raw)]
+        return raw
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+# Converters: each takes a plain YAML value and returns the typed one or raises ValueError.
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_type_name(value)}")
+    return value
+
+
+def _non_empty_string(value: Any) -> str:
+    if not _string(value).strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def _duration(value: Any) -> float:
+    seconds = parse_duration(_string(value))
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+def _service_id(value: Any) -> str:
+    if not _ID.match(_string(value)):
+        raise ValueError("must match [a-z0-9-]+ (lower case, digits, inner dashes)")
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    return convert
+
+
+def _url(value: Any) -> str:
+    url = _string(value)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"must be an absolute http:// or https:// URL, got {url!r}")
+    return url
+
+
+def _regex(value: Any) -> re.Pattern[str]:
+    try:
+        return re.compile(_string(value))
+    except re.error as exc:
+        raise ValueError(f"is not a valid regular expression: {exc}") from None
+
+
+def _status(value: Any) -> frozenset[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 100 <= value <= 599:
+            raise ValueError(f"must be 100-599, got {value}")
+        return frozenset({value})
+    match = _STATUS_CLASS.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f'must be a status code or a class like "2xx", got {value!r}')
+    first = int(match.group(1)) * 100
+    return frozenset(range(first, first + 100))
+
+
+class _ServiceReader:
+    """Turns one `services[i]` entry (plus the file's defaults) into a ServiceConfig."""
+
+    SERVICE_KEYS = (
+        "id", "name", "group", "public", "enabled", "kind", "url", "method", "headers", "json",
+        "follow_redirects", "interval", "timeout", "latency_objective", "max_body_bytes",
+        "reuse_connection", "retries", "expect", "job",
+    )  # fmt: skip
+    DEFAULT_KEYS = (
+        "interval", "timeout", "latency_objective", "follow_redirects", "max_body_bytes",
+        "reuse_connection", "retries",
+    )  # fmt: skip
+    EXPECT_KEYS = ("status", "body_contains", "body_regex", "json", "headers", "event")
+    JOB_KEYS = (
+        "id_field", "poll_url", "state_field", "success", "failure", "poll_interval", "deadline",
+        "expect_json",
+    )  # fmt: skip
+
+    BUILT_IN = {
+        "interval": (_duration, 60.0),
+        "timeout": (_duration, 10.0),
+        "latency_objective": (_duration, 2.0),
+        "follow_redirects": (_boolean, True),
+        "max_body_bytes": (_positive_int, 1 << 20),
+        "reuse_connection": (_boolean, False),
+    }
+
+    def __init__(self, reader: _Reader, raw_defaults: Any) -> None:
+        self.reader = reader
+        data = reader.mapping(raw_defaults, "defaults", self.DEFAULT_KEYS)
+        self.defaults: dict[str, Any] = {
+            key: reader.value(data, "defaults", key, convert, fallback)
+            for key, (convert, fallback) in self.BUILT_IN.items()
+        }
+        self.default_retries = self.retries(data.get("retries"), "defaults", Retries())
+
+    def read(self, raw: Any, path: str) -> ServiceConfig | None:
+        r = self.reader
+        errors_before = len(r.errors)
+        data = r.mapping(raw, path, self.SERVICE_KEYS)
+        if not data:
+            if isinstance(raw, dict) or raw is None:
+                r.error(path, "must define at least id and url")
+            return None
+        service_id = r.value(data, path, "id", _service_id)
+        kind = r.value(data, path, "kind", _choice(KINDS), "http")
+        interval = self.setting(data, path, "interval")
+        timeout = self.setting(data, path, "timeout")
+        if timeout > interval and "timeout" in data:
+            r.error(_join(path, "timeout"), "must not be longer than the interval")
+        timeout = min(timeout, interval)  # an inherited timeout is capped at the interval
+        service = ServiceConfig(
+            id=service_id or "",
+            url=r.value(data, path, "url", _url) or "",
+            name=r.value(data, path, "name", _non_empty_string, service_id or ""),
+            group=r.value(data, path, "group", _string, ""),
+            public=r.value(data, path, "public", _boolean, True),
+            enabled=r.value(data, path, "enabled", _boolean, True),
+            kind=kind,
+            method=r.value(data, path, "method", _choice(METHODS), "GET"),
+            headers=self.headers(data, path),
+            json=r.value(data, path, "json", lambda value: value, None),
+            follow_redirects=self.setting(data, path, "follow_redirects"),
+            interval=interval,
+            timeout=timeout,
+            latency_objective=self.setting(data, path, "latency_objective"),
+            max_body_bytes=self.setting(data, path, "max_body_bytes"),
+            reuse_connection=self.setting(data, path, "reuse_connection"),
+            retries=self.retries(data.get("retries"), path, self.default_retries),
+            expect=self.expect(data.get("expect"), _join(path, "expect"), kind),
+            job=self.job(data.get("job"), _join(path, "job"), kind, interval),
+        )
+        return service if len(r.errors) == errors_before else None
+
+    def setting(self, data: dict[str, Any], path: str, key: str) -> Any:
+        """A key the service may set, else the file's `defaults`, else the built-in default."""
+        convert, _ = self.BUILT_IN[key]
+        return self.reader.value(data, path, key, convert, self.defaults[key])
+
+    def headers(self, data: dict[str, Any], path: str) -> tuple[tuple[str, str], ...]:
+        where = _join(path, "headers")
+        raw = self.reader.mapping(data.get("headers"), where)
+        return tuple(
+            (str(name), value)
+            for name in raw
+            if (value := self.reader.value(raw, where, name, _string)) is not None
+        )
+
+    def retries(self, raw: Any, path: str, fallback: Retries) -> Retries:
+        where = _join(path, "retries")
+        data = self.reader.mapping(raw, where, ("attempts", "backoff"))
+        return Retries(
+            attempts=self.reader.value(data, where, "attempts", _positive_int, fallback.attempts),
+            backoff=self.reader.value(data, where, "backoff", _duration, fallback.backoff),
+        )
+
+    def expect(self, raw: Any, path: str, kind: str) -> Expect:
+        r = self.reader
+        data = r.mapping(raw, path, self.EXPECT_KEYS)
+        if "event" in data and kind != "sse":
+            r.error(_join(path, "event"), "only applies to kind sse")
+        status = DEFAULT_STATUS.get(kind, DEFAULT_STATUS["http"])
+        if "status" in data:
+            codes = self.items(data, path, "status", _status)
+            status = frozenset().union(*codes) if codes else status
+        return Expect(
+            status=status,
+            body_contains=tuple(self.items(data, path, "body_contains", _string)),
+            body_regex=r.value(data, path, "body_regex", _regex, None),
+            json=self.json_expectations(data.get("json"), _join(path, "json")),
+            headers=self.header_expectations(data.get("headers"), _join(path, "headers")),
+            event=r.value(data, path, "event", _non_empty_string, None),
+        )
+
+    def job(self, raw: Any, path: str, kind: str, interval: float) -> JobConfig | None:
+        r = self.reader
+        if kind != "async_job":
+            if raw is not None:
+                r.error(path, "only applies to kind async_job")
+            return None
+        if raw is None:
+            r.error(path, "is required for kind async_job")
+            return None
+        data = r.mapping(raw, path, self.JOB_KEYS)
+        poll_url = r.value(data, path, "poll_url", _url)
+        if poll_url is not None and "{id}" not in poll_url:
+            r.error(_join(path, "poll_url"), "must contain {id}")
+        deadline = r.value(data, path, "deadline", _duration, min(15.0, interval))
+        if deadline > interval:
+            r.error(_join(path, "deadline"), "must not be longer than the service's interval")
+        return JobConfig(
+            poll_url=poll_url or "",
+            id_field=r.value(data, path, "id_field", _non_empty_string, "task_id"),
+            state_field=r.value(data, path, "state_field", _non_empty_string, "state"),
+            success=tuple(self.items(data, path, "success", _non_empty_string)) or ("SUCCESS",),
+            failure=tuple(self.items(data, path, "failure", _non_empty_string))
+            or ("FAILURE", "REVOKED"),
+            poll_interval=r.value(data, path, "poll_interval", _duration, 1.0),
+            deadline=deadline,
+            expect_json=self.json_expectations(data.get("expect_json"), _join(path, "expect_json")),
+        )
+
+    def items(self, data: dict[str, Any], path: str, key: str, convert: Callable) -> list[Any]:
+        """A list under `key`, each item converted with its own `[i]` path on error."""
+        where = _join(path, key)
+        raw = data.get(key)
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.reader.error(where, f"must be a list, got {_type_name(raw)}")
+            return []
+        values = (self.reader.value({index: item}, where, index, convert) for index, item in
+                  enumerate(raw))  # fmt: skip
+        return [value for value in values if value is not None]
+
+    def json_expectations(self, raw: Any, path: str) -> tuple[tuple[str, Any], ...]:
+        data = self.reader.mapping(raw, path)
+        return tuple(
+            (str(key), self.reader.value(data, path, key, lambda value: value)) for key in data
+        )
+
+    def header_expectations(self, raw: Any, path: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+        data = self.reader.mapping(raw, path)
+        return tuple(
+            (str(name).lower(), pattern)
+            for name in data
+            if (pattern := self.reader.value(data, path, name, _regex)) is not None
+        )
+
+
+def _fix_index_paths(errors: list[str]) -> list[str]:
+    """`status.0: …` → `status[0]: …`: list items read through `_join` get bracket indexes."""
+    fixed = []
+    for error in errors:
+        path, _, message = error.partition(": ")
+        fixed.append(_LIST_INDEX.sub(r"[\1]", path) + ": " + message)
+    return fixed
+
+
+def parse_config(
+    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Parse and validate a services file; ConfigError lists every problem at once."""
+    try:
+        document = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"(yaml): {exc}".replace("\n", " ")]) from None
+    if not isinstance(document, dict):
+        raise ConfigError(source, ["(top level): must be a mapping with a `services` list"])
+    reader = _Reader(os.environ if environ is None else environ)
+    top = reader.mapping(document, "", ("defaults", "services"))
+    services_reader = _ServiceReader(reader, top.get("defaults"))
+    raw_services = top.get("services")
+    if not isinstance(raw_services, list):
+        reader.error("services", "must be a list of services")
+        raw_services = []
+    services = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_services):
+        path = f"services[{index}]"
+        service = services_reader.read(raw, path)
+        raw_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(raw_id, str) and raw_id in seen:
+            first = f"services[{seen[raw_id]}]"
+            reader.error(f"{path}.id", f"duplicate id {raw_id!r} (first used by {first})")
+            continue
+        if isinstance(raw_id, str):
+            seen[raw_id] = index
+        if service is not None:
+            services.append(service)
+    if reader.errors:
+        raise ConfigError(source, _fix_index_paths(reader.errors))
+    return Config(services=tuple(services))
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the services file at `path`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    return parse_config(text, str(path), environ)

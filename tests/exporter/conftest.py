@@ -1,0 +1,50 @@
+"""Fixtures: the simulated Sefaria on a real loopback server, and services built from YAML."""
+
+import json
+import ssl
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from exporter.checks import CheckContext
+from exporter.config import ServiceConfig, parse_config
+from simulation import Simulation, create_app
+
+
+@pytest.fixture
+def sim() -> Simulation:
+    return Simulation(slow_seconds=0.5, flaky_failures=2, polls_to_finish=3)
+
+
+@pytest.fixture
+async def sim_server(aiohttp_server, sim: Simulation) -> TestServer:
+    return await aiohttp_server(create_app(sim), host="127.0.0.1")
+
+
+@pytest.fixture
+def base_url(sim_server: TestServer) -> str:
+    return str(sim_server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def ctx() -> AsyncIterator[CheckContext]:
+    context = CheckContext(ssl_context=ssl.create_default_context())
+    yield context
+    await context.aclose()
+
+
+def service_from(entry: dict[str, Any], defaults: dict[str, Any] | None = None) -> ServiceConfig:
+    """One service parsed from YAML-shaped data, so tests go through real validation."""
+    document = {"defaults": defaults or {}, "services": [{"id": "svc", **entry}]}
+    return parse_config(json.dumps(document)).services[0]
+
+
+@pytest.fixture
+def make_service() -> Callable[..., ServiceConfig]:
+    def make(**entry: Any) -> ServiceConfig:
+        entry.setdefault("retries", {"attempts": 3, "backoff": "10ms"})
+        return service_from(entry)
+
+    return make
