@@ -22,9 +22,16 @@ from aiohttp import web
 MODES: Final[dict[str, tuple[str, ...]]] = {
     "sefaria-org": ("ok", "error", "hang", "slow", "redirect", "wrong_json", "flaky", "huge"),
     "linker": (
-        "ok", "failure", "never", "submit_200", "submit_500", "no_task_id", "not_json",
-        "poll_404", "flaky",
-    ),  # fmt: skip
+        "ok",
+        "failure",
+        "never",
+        "submit_200",
+        "submit_500",
+        "no_task_id",
+        "not_json",
+        "poll_404",
+        "flaky",
+    ),
     "mcp": ("ok", "wrong_content_type", "close", "error", "hang"),
     "export-server": ("ok", "error"),
 }
@@ -124,7 +131,9 @@ async def _poll(request: web.Request) -> web.Response:
         return web.json_response({"error": "no such task"}, status=404)
     polls = sim._polls[task_id] = sim._polls.get(task_id, 0) + 1
     if mode == "never" or polls < sim.polls_to_finish:
-        return web.json_response({"task_id": task_id, "state": "PENDING" if polls == 1 else "STARTED"})
+        return web.json_response(
+            {"task_id": task_id, "state": "PENDING" if polls == 1 else "STARTED"}
+        )
     if mode == "failure":
         return web.json_response({"task_id": task_id, "state": "FAILURE", "error": "boom"})
     result = {"results": [{"refs": ["Job 1:1"]}]}

@@ -17,7 +17,9 @@ def mcp(make_service, base_url):
 
 async def test_named_event_ends_the_check_long_before_its_timeout(mcp, ctx):
     started = time.monotonic()
-    result = await KINDS["sse"](mcp(timeout="10s", interval="30s", expect={"event": "endpoint"}), ctx)
+    result = await KINDS["sse"](
+        mcp(timeout="10s", interval="30s", expect={"event": "endpoint"}), ctx
+    )
     assert result.success, result.message
     assert result.status_code == 200
     assert time.monotonic() - started < 1  # the stream stays open; we hang up after the event
