@@ -51,4 +51,5 @@ def configure(level: str = "info", output_format: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel({"warn": logging.WARNING}.get(level, level.upper()))
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for noisy in ("aiohttp.access", "httpx", "httpcore"):  # one line per request is too much
+        logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))

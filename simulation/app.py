@@ -152,10 +152,13 @@ async def _mcp(request: web.Request) -> web.StreamResponse:
         return response
     if mode == "hang":
         await asyncio.sleep(3600)
-    await response.write(b": connected\n\nevent: endpoint\ndata: /mcp/messages?session=1\n\n")
-    while True:  # a real event stream stays open; the client must hang up
-        await asyncio.sleep(15)
-        await response.write(b": keep-alive\n\n")
+    try:
+        await response.write(b": connected\n\nevent: endpoint\ndata: /mcp/messages?session=1\n\n")
+        while True:  # a real event stream stays open; the client must hang up
+            await asyncio.sleep(15)
+            await response.write(b": keep-alive\n\n")
+    except ConnectionResetError:
+        return response
 
 
 async def _export_health(request: web.Request) -> web.Response:
@@ -222,7 +225,7 @@ def services_yaml(base_url: str, interval: str = "5s", backoff: str = "100ms") -
                 "job": {
                     "poll_url": f"{base_url}/api/async/{{id}}",
                     "poll_interval": "100ms",
-                    "deadline": "3s",
+                    "deadline": interval,
                     "expect_json": {"result": "exists"},
                 },
             },

@@ -51,16 +51,21 @@ class CheckContext:
     """Long-lived things checks share: built once per process, never per check."""
 
     ssl_context: ssl.SSLContext
-    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
-    """Per-service clients kept between checks, for services with `reuse_connection: true`."""
+    kept_clients: dict[str, tuple[ServiceConfig, httpx.AsyncClient]] = field(default_factory=dict)
+    """Clients kept between checks for `reuse_connection: true`, with the config they serve."""
 
-    async def aclose(self, service_id: str | None = None) -> None:
-        """Close the kept clients of one service, or of all services when `service_id` is None."""
-        ids = list(self.clients) if service_id is None else [service_id]
-        for key in ids:
-            client = self.clients.pop(key, None)
-            if client is not None:
-                await client.aclose()
+    async def aclose(self, service: ServiceConfig | None = None) -> None:
+        """Close the client kept for this exact service config, or every kept client."""
+        if service is None:
+            entries = list(self.kept_clients.values())
+            self.kept_clients.clear()
+        else:
+            entry = self.kept_clients.get(service.id)
+            if entry is None or entry[0] is not service:
+                return  # nothing kept, or it belongs to a newer config of the same id
+            entries = [self.kept_clients.pop(service.id)]
+        for _, client in entries:
+            await client.aclose()
 
 
 Check = Callable[[ServiceConfig, CheckContext], Awaitable[CheckResult]]

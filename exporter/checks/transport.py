@@ -106,10 +106,10 @@ async def client_for(service: ServiceConfig, ctx: CheckContext) -> AsyncIterator
         async with new_client(ctx) as client:
             yield client
         return
-    client = ctx.clients.get(service.id)
-    if client is None:
-        client = ctx.clients[service.id] = new_client(ctx)
-    yield client
+    kept = ctx.kept_clients.get(service.id)
+    if kept is None or kept[0] is not service:
+        kept = ctx.kept_clients[service.id] = (service, new_client(ctx))
+    yield kept[1]
 
 
 @dataclass

@@ -102,8 +102,13 @@ async def test_wrong_json_is_a_body_mismatch(sefaria, ctx, sim):
 
 
 async def test_body_and_header_expectations(sefaria, ctx):
-    ok = sefaria(expect={"body_contains": ["Genesis"], "body_regex": "beginn?ing",
-                         "headers": {"Content-Type": "application/json.*"}})  # fmt: skip
+    ok = sefaria(
+        expect={
+            "body_contains": ["Genesis"],
+            "body_regex": "beginn?ing",
+            "headers": {"Content-Type": "application/json.*"},
+        }
+    )
     assert (await KINDS["http"](ok, ctx)).success
     missing = sefaria(expect={"body_contains": ["Exodus"]})
     assert (await KINDS["http"](missing, ctx)).reason is Reason.BODY_MISMATCH
@@ -177,8 +182,8 @@ async def test_kept_connection_is_reused_between_checks(sefaria, ctx):
     assert second.success
     assert "connect" in first.phases
     assert "connect" not in second.phases
-    await ctx.aclose(service.id)
-    assert service.id not in ctx.clients
+    await ctx.aclose(service)
+    assert service.id not in ctx.kept_clients
 
 
 async def test_checks_run_concurrently(sefaria, ctx, sim):

@@ -1,0 +1,111 @@
+"""The command line, run as a real process: --config.check, --once, and serving /metrics."""
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from exporter.cli import split_address
+from simulation import services_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def run_exporter(*args: str, timeout: float = 20) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "exporter",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+@pytest.fixture
+def sim_config(tmp_path, base_url):
+    path = tmp_path / "services.yml"
+    path.write_text(services_yaml(base_url, interval="2s", backoff="10ms"))
+    return path
+
+
+async def test_config_check_accepts_the_default_file():
+    code, out, _ = await run_exporter("--config.check")
+    assert code == 0
+    assert "OK, 4 services (3 enabled)" in out
+
+
+async def test_config_check_rejects_a_bad_file_listing_every_error(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("services:\n  - {id: a, url: 'http://x/', kind: async_job, interval: 1}\n")
+    code, _, err = await run_exporter("--config.file", str(bad), "--config.check")
+    assert code == 1
+    assert "services[0].interval: must be a string" in err
+    assert "services[0].job: is required for kind async_job" in err
+
+
+async def test_once_prints_a_table_and_exits_zero_when_all_are_up(sim_config):
+    code, out, _ = await run_exporter("--config.file", str(sim_config), "--once")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["SERVICE", "KIND", "STATE", "REASON"]
+    states = {line.split()[0]: line.split()[2] for line in lines[1:]}
+    assert states == dict.fromkeys(["sefaria-org", "linker", "mcp", "export-server"], "up")
+
+
+async def test_once_exits_one_and_names_the_reason_when_a_service_is_down(sim_config, sim):
+    sim.set_mode("mcp", "wrong_content_type")
+    code, out, _ = await run_exporter("--config.file", str(sim_config), "--once")
+    assert code == 1
+    mcp = next(line for line in out.splitlines() if line.startswith("mcp "))
+    assert mcp.split()[2:4] == ["DOWN", "header_mismatch"]
+
+
+async def test_serves_metrics_and_stops_cleanly_on_sigterm(sim_config, unused_tcp_port):
+    address = f"127.0.0.1:{unused_tcp_port}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "exporter",
+        "--config.file",
+        str(sim_config),
+        "--web.listen-address",
+        address,
+        "--log.format",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"http://{address}/-/ready") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+            async with session.get(f"http://{address}/metrics") as response:
+                text = await response.text()
+        assert 'probe_success{service="mcp"} 1.0' in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert b'"msg": "service is up"' in stderr
+
+
+def test_listen_address_forms():
+    assert split_address("127.0.0.1:9115") == ("127.0.0.1", 9115)
+    assert split_address("[::1]:9115") == ("::1", 9115)
+    assert split_address(":9115") == (None, 9115)
+    with pytest.raises(SystemExit, match="host:port"):
+        split_address("localhost")
