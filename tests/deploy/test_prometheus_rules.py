@@ -1,0 +1,46 @@
+"""The production Prometheus files, checked and unit-tested by the real promtool."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    assert binary, "promtool is missing: `make test` installs the Debian package prometheus"
+    return subprocess.run(
+        [binary, *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_config_is_valid():
+    result = promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_are_valid():
+    files = sorted(str(path.relative_to(PROMETHEUS)) for path in PROMETHEUS.glob("rules/*.yml"))
+    result = promtool("check", "rules", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("test_file", sorted(p.name for p in (PROMETHEUS / "tests").glob("*.yml")))
+def test_rule_unit_tests_pass(test_file):
+    result = promtool("test", "rules", f"tests/{test_file}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_every_alert_has_a_unit_test_and_the_required_annotations():
+    rules = yaml.safe_load((PROMETHEUS / "rules" / "alerts.yml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
+    tested = "\n".join(path.read_text() for path in (PROMETHEUS / "tests").glob("*.yml"))
+    for alert in alerts:
+        assert f"alertname: {alert['alert']}" in tested, f"{alert['alert']} has no unit test"
+        assert alert["labels"]["severity"] in ("warning", "critical"), alert["alert"]
+        assert {"summary", "description", "runbook"} <= alert["annotations"].keys(), alert["alert"]
