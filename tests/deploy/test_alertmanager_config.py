@@ -1,0 +1,35 @@
+"""The production Alertmanager file, templates included, checked by the real amtool."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ALERTMANAGER = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager"
+
+
+def amtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("amtool")
+    assert binary, "amtool is missing: `make test` installs prometheus-alertmanager"
+    return subprocess.run(
+        [binary, *args], cwd=ALERTMANAGER, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_config_and_templates_are_valid():
+    result = amtool("check-config", "alertmanager.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 templates" in result.stdout
+
+
+def test_no_secret_is_committed_and_slack_resolves():
+    config = yaml.safe_load((ALERTMANAGER / "alertmanager.yml").read_text())
+    slack = [c for r in config["receivers"] for c in r.get("slack_configs", [])]
+    assert slack
+    for receiver in slack:
+        assert "api_url" not in receiver
+        assert receiver["api_url_file"].startswith("/etc/alertmanager/secrets/")
+        assert receiver["send_resolved"] is True
+        assert receiver["channel"] == "#sefaria-down"
+    assert config["route"]["group_by"] == ["alertname", "service"]
