@@ -1,7 +1,6 @@
 """`kind: http`: one request, judged on status, headers and body."""
 
-import time
-from dataclasses import replace
+from functools import partial
 from types import MappingProxyType
 
 import httpx
@@ -14,28 +13,22 @@ from exporter.checks.expect import (
     json_mismatch,
     parse_json,
 )
-from exporter.checks.retry import with_retries
-from exporter.checks.transport import Exchange, client_for, exchange
+from exporter.checks.retry import single_request_check
+from exporter.checks.transport import Exchange, exchange
 from exporter.config import ServiceConfig
 
 
 async def run(service: ServiceConfig, ctx: CheckContext) -> CheckResult:
-    started = time.perf_counter()
-    deadline = time.monotonic() + service.budget
-    async with client_for(service, ctx) as client:
+    return await single_request_check(service, ctx, partial(_attempt, service))
 
-        async def attempt(timeout: float) -> CheckResult:
-            async with exchange(
-                client, service, service.method, service.url, timeout, json=service.json
-            ) as ex:
-                return await judge_response(service, ex)
 
-        retried = await with_retries(service, deadline, attempt)
-    return replace(
-        retried.outcome,
-        attempts=retried.attempts,
-        duration_seconds=time.perf_counter() - started,
-    )
+async def _attempt(
+    service: ServiceConfig, client: httpx.AsyncClient, timeout: float
+) -> CheckResult:
+    async with exchange(
+        client, service, service.method, service.url, timeout, json=service.json
+    ) as ex:
+        return await judge_response(service, ex)
 
 
 async def judge_response(service: ServiceConfig, ex: Exchange) -> CheckResult:

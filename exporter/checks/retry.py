@@ -3,7 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 import httpx
@@ -15,8 +15,8 @@ from tenacity import (
     wait_random,
 )
 
-from exporter.checks.base import CheckResult, Reason
-from exporter.checks.transport import failure_from_error
+from exporter.checks.base import CheckContext, CheckResult, Reason
+from exporter.checks.transport import client_for, failure_from_error
 from exporter.config import ServiceConfig
 
 T = TypeVar("T")
@@ -73,3 +73,20 @@ async def with_retries(
     )
     outcome = await retrying(one_attempt)
     return Retried(outcome, attempts)
+
+
+async def single_request_check(
+    service: ServiceConfig,
+    ctx: CheckContext,
+    attempt: Callable[[httpx.AsyncClient, float], Awaitable[CheckResult]],
+) -> CheckResult:
+    """A check that is one request per attempt: retried, timed, and its attempts counted."""
+    started = time.perf_counter()
+    deadline = time.monotonic() + service.budget
+    async with client_for(service, ctx) as client:
+        retried = await with_retries(service, deadline, lambda timeout: attempt(client, timeout))
+    return replace(
+        retried.outcome,
+        attempts=retried.attempts,
+        duration_seconds=time.perf_counter() - started,
+    )

@@ -4,38 +4,33 @@ An event stream never ends by itself, so the check returns the moment the event 
 only waits for its timeout when no event comes.
 """
 
-import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from functools import partial
+
+import httpx
 
 from exporter.checks.base import CheckContext, CheckResult, Reason
 from exporter.checks.expect import header_mismatch
 from exporter.checks.http import status_failure
-from exporter.checks.retry import with_retries
-from exporter.checks.transport import Exchange, client_for, exchange
+from exporter.checks.retry import single_request_check
+from exporter.checks.transport import Exchange, exchange
 from exporter.config import ServiceConfig
 
 EVENT_STREAM = "text/event-stream"
 
 
 async def run(service: ServiceConfig, ctx: CheckContext) -> CheckResult:
-    started = time.perf_counter()
-    deadline = time.monotonic() + service.budget
-    async with client_for(service, ctx) as client:
+    return await single_request_check(service, ctx, partial(_attempt, service))
 
-        async def attempt(timeout: float) -> CheckResult:
-            headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
-            async with exchange(
-                client, service, service.method, service.url, timeout, headers=headers
-            ) as ex:
-                return await _judge_stream(service, ex)
 
-        retried = await with_retries(service, deadline, attempt)
-    return replace(
-        retried.outcome,
-        attempts=retried.attempts,
-        duration_seconds=time.perf_counter() - started,
-    )
+async def _attempt(
+    service: ServiceConfig, client: httpx.AsyncClient, timeout: float
+) -> CheckResult:
+    headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
+    async with exchange(
+        client, service, service.method, service.url, timeout, headers=headers
+    ) as ex:
+        return await _judge_stream(service, ex)
 
 
 async def _judge_stream(service: ServiceConfig, ex: Exchange) -> CheckResult:

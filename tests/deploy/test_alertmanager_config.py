@@ -1,20 +1,17 @@
 """The production Alertmanager file, templates included, checked by the real amtool."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from tests.deploy.tools import run_tool
+
 ALERTMANAGER = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager"
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("amtool")
-    assert binary, "amtool is missing: `make test` installs prometheus-alertmanager"
-    return subprocess.run(
-        [binary, *args], cwd=ALERTMANAGER, capture_output=True, text=True, timeout=60
-    )
+    return run_tool("amtool", *args, cwd=ALERTMANAGER)
 
 
 def test_config_and_templates_are_valid():

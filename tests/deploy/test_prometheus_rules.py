@@ -1,21 +1,18 @@
 """The production Prometheus files, checked and unit-tested by the real promtool."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.deploy.tools import run_tool
+
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("promtool")
-    assert binary, "promtool is missing: `make test` installs the Debian package prometheus"
-    return subprocess.run(
-        [binary, *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=120
-    )
+    return run_tool("promtool", *args, cwd=PROMETHEUS)
 
 
 def test_config_is_valid():
