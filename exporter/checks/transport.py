@@ -78,10 +78,13 @@ class _ResolvingBackend(httpcore.AsyncNetworkBackend):
 
 
 class _ProbeTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a pool that uses the resolving backend (no proxies: we probe)."""
+    """httpx's transport over a pool that uses the resolving backend (no proxies: we probe).
+
+    httpx's own __init__ is skipped on purpose: all it does is build a pool (`_pool`, the only
+    state the transport has), and a client is made for every check.
+    """
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
-        super().__init__(verify=ssl_context, retries=0)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=4,
