@@ -13,9 +13,9 @@ from aiohttp import web
 from exporter.app import create_app
 from exporter.checks import CheckContext, CheckResult
 from exporter.config import ConfigError, ServiceConfig, load_config
-from exporter.logs import LEVELS, configure, event
 from exporter.runtime import Exporter, Settings
 from exporter.scheduler import run_check
+from statuslog import LEVELS, configure, event
 
 log = logging.getLogger("exporter")
 DEFAULT_CONFIG = "deploy/exporter/services.yml"

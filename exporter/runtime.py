@@ -13,9 +13,9 @@ from prometheus_client.gc_collector import GCCollector
 from exporter.checks import CheckContext
 from exporter.collector import ProbeCollector
 from exporter.config import Config, ConfigError, load_config
-from exporter.logs import event
 from exporter.results import ResultsStore
 from exporter.scheduler import Scheduler, SchedulerMetrics
+from statuslog import event
 
 log = logging.getLogger("exporter")
 

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from exporter.checks import KINDS, CheckContext, CheckResult, Reason
 from exporter.config import ServiceConfig
-from exporter.logs import event
 from exporter.results import ResultsStore
+from statuslog import event
 
 log = logging.getLogger("exporter.scheduler")
 

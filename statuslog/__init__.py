@@ -1,4 +1,5 @@
-"""Structured logs: logfmt text by default, one JSON object per line with `--log.format json`.
+"""Structured logs shared by the exporter and the status page: logfmt text by default, one JSON
+object per line with `--log.format json`.
 
 Call sites pass their fields as `extra={"fields": {...}}` (see `event()`), never inside the message,
 so both formats carry the same keys.

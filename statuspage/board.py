@@ -1,0 +1,182 @@
+"""The board: everything the public pages and the JSON API show, built once per refresh.
+
+Live data (Prometheus) and records (PostgreSQL) are each cached single-flight with a TTL and
+fall back to their last good value; the board combines them with the status rules. Pages
+rendered from a board are memoized on it, so a visitor costs a dictionary lookup.
+"""
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from itertools import groupby
+from typing import Any
+
+from prometheus_client import Counter
+
+from statuspage.cache import Cached, SingleFlight
+from statuspage.live import Live, ServiceInfo, load_live
+from statuspage.prometheus import PrometheusClient, PrometheusError
+from statuspage.status import Overall, Probe, Status, component_status, overall_status
+from statuspage.store import DatabaseUnavailable, Incident, Maintenance, Store
+
+UPTIME_DAYS = 90
+RECENT_INCIDENTS = 10
+
+
+@dataclass(frozen=True)
+class Records:
+    unresolved: tuple[Incident, ...]
+    recent: tuple[Incident, ...]
+    maintenances: tuple[Maintenance, ...]
+    """Windows that have not ended yet, earliest first."""
+    rollups: Mapping[str, Mapping[date, float]]
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    ratio: float | None
+
+
+@dataclass(frozen=True)
+class Component:
+    info: ServiceInfo
+    status: Status
+    latency: float | None
+    down_since: float | None
+    days: tuple[Day, ...]
+    """The last 90 UTC days, oldest first; today is the last."""
+    uptime: float | None
+    """Mean of the days with data."""
+
+
+@dataclass(frozen=True)
+class Board:
+    built_at: float
+    overall: Overall
+    components: tuple[Component, ...]
+    """Public services only, by group then name."""
+    unresolved: tuple[Incident, ...]
+    recent: tuple[Incident, ...]
+    active_maintenances: tuple[Maintenance, ...]
+    upcoming_maintenances: tuple[Maintenance, ...]
+    live_loaded_at: float | None
+    live_delayed: bool
+    """Prometheus could not be read at the last refresh: live data is old or missing."""
+    records_delayed: bool
+    """PostgreSQL could not be read at the last refresh: incidents may be missing or old."""
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def groups(self) -> list[tuple[str, list[Component]]]:
+        return [
+            (group, list(members))
+            for group, members in groupby(self.components, key=lambda c: c.info.group)
+        ]
+
+    def component(self, service: str) -> Component | None:
+        return next((c for c in self.components if c.info.id == service), None)
+
+    def render(self, name: str, render: Any) -> Any:
+        """`render(self)` once per board and output name."""
+        if name not in self.memo:
+            self.memo[name] = render(self)
+        return self.memo[name]
+
+
+class BoardSource:
+    """Builds boards from the two caches; at most one board per second of wall time."""
+
+    def __init__(
+        self,
+        prometheus: PrometheusClient,
+        store: Store,
+        ttl: float,
+        cache_requests: Counter,
+    ) -> None:
+        self.live: SingleFlight[Live] = SingleFlight(
+            "prometheus", partial(load_live, prometheus), ttl, cache_requests, (PrometheusError,)
+        )
+        self.records: SingleFlight[Records] = SingleFlight(
+            "postgresql", partial(load_records, store), ttl, cache_requests, (DatabaseUnavailable,)
+        )
+        self._board: Board | None = None
+        self._inputs: tuple[Any, ...] = ()
+
+    def invalidate_records(self) -> None:
+        self.records.invalidate()
+
+    async def board(self) -> Board:
+        live, records = await asyncio.gather(self.live.get(), self.records.get())
+        now = time.time()
+        inputs = (live, records, int(now))
+        if self._board is None or inputs != self._inputs:
+            self._board = build_board(live, records, now)
+            self._inputs = inputs
+        return self._board
+
+    async def known_services(self) -> Mapping[str, ServiceInfo] | None:
+        """Every service Prometheus knows (private ones too), or None if it never answered."""
+        live = await self.live.get()
+        return None if live.value is None else live.value.services
+
+
+async def load_records(store: Store) -> Records:
+    today = datetime.now(UTC).date()
+    unresolved, recent, maintenances, rollups = await asyncio.gather(
+        store.list_incidents(unresolved=True, limit=100),
+        store.list_incidents(limit=RECENT_INCIDENTS),
+        store.list_maintenances(ending_after=datetime.now(UTC)),
+        store.rollups(today - timedelta(days=UPTIME_DAYS - 1)),
+    )
+    return Records(tuple(unresolved), tuple(recent), tuple(maintenances), rollups)
+
+
+def build_board(live: Cached[Live], records: Cached[Records], now: float) -> Board:
+    """Combine the latest live data and records under the status rules (DESIGN §5)."""
+    known = live.value or Live({}, {}, {}, {})
+    stored = records.value or Records((), (), (), {})
+    moment = datetime.fromtimestamp(now, UTC)
+    active = tuple(m for m in stored.maintenances if m.state(moment) == "in_progress")
+    upcoming = tuple(m for m in stored.maintenances if m.state(moment) == "scheduled")
+    today = moment.date()
+    window = [today - timedelta(days=offset) for offset in range(UPTIME_DAYS - 1, -1, -1)]
+    components = []
+    for info in sorted(known.services.values(), key=lambda s: (s.group.lower(), s.name.lower())):
+        if not info.public:
+            continue
+        probe = known.probes.get(info.id, Probe())
+        impacts = [i.impact for i in stored.unresolved if info.id in i.services]
+        status = component_status(probe, now, impacts, any(info.id in m.services for m in active))
+        stored_days = stored.rollups.get(info.id, {})
+        days = tuple(
+            Day(day, known.today_uptime.get(info.id) if day == today else stored_days.get(day))
+            for day in window
+        )
+        ratios = [d.ratio for d in days if d.ratio is not None]
+        components.append(
+            Component(
+                info=info,
+                status=status,
+                latency=probe.latency if status is not Status.UNKNOWN else None,
+                down_since=known.down_since.get(info.id),
+                days=days,
+                uptime=sum(ratios) / len(ratios) if ratios else None,
+            )
+        )
+    overall = overall_status([c.status for c in components], [i.impact for i in stored.unresolved])
+    return Board(
+        built_at=now,
+        overall=overall,
+        components=tuple(components),
+        unresolved=stored.unresolved,
+        recent=tuple(i for i in stored.recent if i.resolved_at is not None),
+        active_maintenances=active,
+        upcoming_maintenances=upcoming,
+        live_loaded_at=live.loaded_at,
+        live_delayed=live.error is not None or live.value is None,
+        records_delayed=records.error is not None or records.value is None,
+    )

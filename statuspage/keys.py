@@ -1,0 +1,24 @@
+"""Typed application keys: the one place where the app's long-lived objects are named."""
+
+from typing import Final
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from statuspage.alertmanager import Alertmanager
+from statuspage.board import BoardSource
+from statuspage.metrics import Metrics
+from statuspage.prometheus import PrometheusClient
+from statuspage.settings import Settings
+from statuspage.store import Store
+
+SETTINGS: Final = web.AppKey("settings", Settings)
+STATIC_URL: Final = web.AppKey("static_url", str)
+METRICS: Final = web.AppKey("metrics", Metrics)
+TEMPLATES: Final = web.AppKey("templates", jinja2.Environment)
+STORE: Final = web.AppKey("store", Store)
+SESSION: Final = web.AppKey("session", aiohttp.ClientSession)
+PROMETHEUS: Final = web.AppKey("prometheus", PrometheusClient)
+BOARD: Final = web.AppKey("board", BoardSource)
+ALERTMANAGER: Final = web.AppKey("alertmanager", Alertmanager)

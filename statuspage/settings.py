@@ -1,0 +1,78 @@
+"""Settings from environment variables (documented in README.md); command-line flags override
+them."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    prometheus_url: str = "http://127.0.0.1:9090"
+    database_url: str = "postgresql://statuspage@127.0.0.1:5433/statuspage"
+    admin_tokens: tuple[str, ...] = field(default=(), repr=False)
+    alertmanager_url: str | None = None
+    public_url: str = "http://127.0.0.1:8080"
+    page_title: str = "Sefaria Status"
+    cache_ttl: float = 30.0
+    """Seconds between refreshes of the data behind every page, however many visitors."""
+    prometheus_timeout: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    auth_failures_per_minute: int = 10
+    """Failed admin authentications a client may make per minute before it gets 429."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        defaults = cls()
+        return cls(
+            prometheus_url=_url(environ, "PROMETHEUS_URL", defaults.prometheus_url),
+            database_url=environ.get("DATABASE_URL", defaults.database_url),
+            admin_tokens=_tokens(environ),
+            alertmanager_url=_url(environ, "ALERTMANAGER_URL", None),
+            public_url=_url(environ, "PUBLIC_URL", defaults.public_url),
+            page_title=environ.get("PAGE_TITLE", defaults.page_title),
+            cache_ttl=_positive(environ, "CACHE_TTL", defaults.cache_ttl),
+        )
+
+
+def _url(environ: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = environ.get(name) or default
+    if value is None:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}: {value!r} is not an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
+    return value
+
+
+def _tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """ADMIN_TOKENS (comma-separated) plus ADMIN_TOKENS_FILE (one per line, # comments)."""
+    tokens = [token.strip() for token in environ.get("ADMIN_TOKENS", "").split(",")]
+    path = environ.get("ADMIN_TOKENS_FILE")
+    if path:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise SettingsError(f"ADMIN_TOKENS_FILE: cannot read {path}: {exc.strerror}") from None
+        tokens += [line.strip() for line in lines if not line.lstrip().startswith("#")]
+    short = [token for token in tokens if token and len(token) < 16]
+    if short:
+        raise SettingsError("ADMIN_TOKENS: every token must be at least 16 characters long")
+    return tuple(token for token in tokens if token)

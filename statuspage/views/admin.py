@@ -1,0 +1,243 @@
+"""The admin API (`/admin/api/…`): incidents and maintenance windows, JSON in and out.
+
+Mounted as a sub-application whose middlewares authenticate every request and turn the
+known failures into JSON errors: 400 with the fields at fault, 503 when a dependency is down.
+"""
+
+import json
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from statuspage.alertmanager import AlertmanagerError
+from statuspage.auth import FailedAttempts, Handler, require_token
+from statuspage.keys import ALERTMANAGER, BOARD, SETTINGS, STORE
+from statuspage.store import DatabaseUnavailable, Incident, Maintenance
+from statuspage.validation import (
+    FieldError,
+    Invalid,
+    incident_changes,
+    incident_update,
+    maintenance,
+    new_incident,
+)
+
+log = logging.getLogger("statuspage.admin")
+
+
+def create_admin_app(failures: FailedAttempts) -> web.Application:
+    app = web.Application(middlewares=[require_token(failures), json_errors])
+    add = app.router.add_route
+    add("GET", "/incidents", list_incidents)
+    add("POST", "/incidents", create_incident)
+    add("GET", "/incidents/{id:\\d+}", get_incident)
+    add("PATCH", "/incidents/{id:\\d+}", edit_incident)
+    add("DELETE", "/incidents/{id:\\d+}", delete_incident)
+    add("POST", "/incidents/{id:\\d+}/updates", post_update)
+    add("GET", "/maintenances", list_maintenances)
+    add("POST", "/maintenances", create_maintenance)
+    add("GET", "/maintenances/{id:\\d+}", get_maintenance)
+    add("PATCH", "/maintenances/{id:\\d+}", edit_maintenance)
+    add("DELETE", "/maintenances/{id:\\d+}", delete_maintenance)
+    return app
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Invalid as exc:
+        return error(400, "invalid request", exc.errors)
+    except DatabaseUnavailable as exc:
+        log.warning("admin write refused", extra={"fields": {"error": exc}})
+        return error(503, "the database is unavailable; nothing was changed, try again later")
+    except AlertmanagerError as exc:
+        log.warning("alertmanager call failed", extra={"fields": {"error": exc}})
+        return error(503, f"Alertmanager is unavailable ({exc}); nothing was changed")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.config_dict[SETTINGS].max_body_bytes
+        return error(413, f"request body too large (limit {limit} bytes)")
+
+
+def error(status: int, message: str, errors: Sequence[FieldError] = ()) -> web.Response:
+    body: dict[str, Any] = {"error": message}
+    if errors:
+        body["errors"] = [asdict(e) for e in errors]
+    return web.json_response(body, status=status)
+
+
+def to_json(record: Incident | Maintenance | list[Any], status: int = 200) -> web.Response:
+    return web.json_response(
+        record if isinstance(record, list) else _plain(record), status=status, dumps=_dumps
+    )
+
+
+def _plain(record: Incident | Maintenance) -> dict[str, Any]:
+    return asdict(record)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_encode)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid([FieldError("(body)", "is not valid JSON")]) from None
+
+
+async def known_services(request: web.Request, payload: Any) -> Collection[str]:
+    """Service ids the payload may name; 503 if services are named but cannot be checked."""
+    if not isinstance(payload, dict) or not payload.get("services"):
+        return ()
+    known = await request.config_dict[BOARD].known_services()
+    if known is None:
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": "cannot check service ids: Prometheus is unavailable"}),
+            content_type="application/json",
+        )
+    return known
+
+
+def _id(request: web.Request) -> int:
+    return int(request.match_info["id"])
+
+
+def _not_found(kind: str) -> web.Response:
+    return error(404, f"no such {kind}")
+
+
+def _changed(request: web.Request) -> None:
+    request.config_dict[BOARD].invalidate_records()
+
+
+# Incidents ---------------------------------------------------------------------------------
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    found = await request.config_dict[STORE].list_incidents(limit=100)
+    return to_json([_plain(incident) for incident in found])
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    found = await request.config_dict[STORE].get_incident(_id(request))
+    return _not_found("incident") if found is None else to_json(found)
+
+
+async def create_incident(request: web.Request) -> web.Response:
+    payload = await read_json(request)
+    fields = new_incident(payload, await known_services(request, payload))
+    created = await request.config_dict[STORE].create_incident(**fields)
+    _changed(request)
+    log.info("incident created", extra={"fields": {"incident": created.id}})
+    return to_json(created, status=201)
+
+
+async def edit_incident(request: web.Request) -> web.Response:
+    payload = await read_json(request)
+    changes = incident_changes(payload, await known_services(request, payload))
+    edited = await request.config_dict[STORE].edit_incident(_id(request), changes)
+    _changed(request)
+    return _not_found("incident") if edited is None else to_json(edited)
+
+
+async def post_update(request: web.Request) -> web.Response:
+    status, body = incident_update(await read_json(request))
+    updated = await request.config_dict[STORE].add_update(_id(request), status, body)
+    _changed(request)
+    return _not_found("incident") if updated is None else to_json(updated, status=201)
+
+
+async def delete_incident(request: web.Request) -> web.Response:
+    deleted = await request.config_dict[STORE].delete_incident(_id(request))
+    _changed(request)
+    return web.Response(status=204) if deleted else _not_found("incident")
+
+
+# Maintenance windows -----------------------------------------------------------------------
+
+
+async def list_maintenances(request: web.Request) -> web.Response:
+    found = await request.config_dict[STORE].list_maintenances()
+    return to_json([_plain(window) for window in found])
+
+
+async def get_maintenance(request: web.Request) -> web.Response:
+    found = await request.config_dict[STORE].get_maintenance(_id(request))
+    return _not_found("maintenance window") if found is None else to_json(found)
+
+
+async def create_maintenance(request: web.Request) -> web.Response:
+    payload = await read_json(request)
+    values = maintenance(payload, await known_services(request, payload))
+    silence_id = await _silence(request, values, replaces=None)
+    try:
+        created = await request.config_dict[STORE].create_maintenance(
+            **values, silence_id=silence_id
+        )
+    except DatabaseUnavailable:
+        await _expire(request, silence_id)
+        raise
+    _changed(request)
+    return to_json(created, status=201)
+
+
+async def edit_maintenance(request: web.Request) -> web.Response:
+    store = request.config_dict[STORE]
+    current = await store.get_maintenance(_id(request))
+    if current is None:
+        return _not_found("maintenance window")
+    payload = await read_json(request)
+    changes = maintenance(payload, await known_services(request, payload), asdict(current))
+    if {"services", "starts_at", "ends_at"} & changes.keys():
+        merged = asdict(current) | changes
+        changes["silence_id"] = await _silence(request, merged, replaces=current.silence_id)
+    edited = await store.edit_maintenance(current.id, changes)
+    _changed(request)
+    return _not_found("maintenance window") if edited is None else to_json(edited)
+
+
+async def delete_maintenance(request: web.Request) -> web.Response:
+    store = request.config_dict[STORE]
+    current = await store.get_maintenance(_id(request))
+    if current is None:
+        return _not_found("maintenance window")
+    if current.state(datetime.now(UTC)) != "completed":
+        await _expire(request, current.silence_id)
+    await store.delete_maintenance(current.id)
+    _changed(request)
+    return web.Response(status=204)
+
+
+async def _silence(
+    request: web.Request, window: dict[str, Any], replaces: str | None
+) -> str | None:
+    """Silence the window's services in Alertmanager, when one is configured."""
+    alertmanager = request.config_dict.get(ALERTMANAGER)
+    if alertmanager is None or not window["services"]:
+        return None
+    return await alertmanager.silence(
+        window["services"],
+        window["starts_at"],
+        window["ends_at"],
+        comment=f"Maintenance: {window['title']}",
+        replaces=replaces,
+    )
+
+
+async def _expire(request: web.Request, silence_id: str | None) -> None:
+    alertmanager = request.config_dict.get(ALERTMANAGER)
+    if alertmanager is not None and silence_id is not None:
+        await alertmanager.expire(silence_id)
