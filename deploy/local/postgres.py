@@ -1,0 +1,125 @@
+"""A PostgreSQL cluster of our own on loopback: throwaway for tests, persistent for `make run`.
+
+`initdb` refuses to run as root, so as root every server command runs as the `postgres` OS
+user (created by Debian's package) and the data directory is handed to it.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPERUSER = "statuspage"
+
+
+def postgres_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_version)
+    if found:
+        return found[-1]
+    on_path = shutil.which(name)
+    if on_path is None:
+        raise RuntimeError(
+            f"PostgreSQL's {name} is not installed: run `make test`, or apt-get install postgresql"
+        )
+    return on_path
+
+
+def _version(path: str) -> int:
+    part = Path(path).parts[4]
+    return int(part) if part.isdigit() else 0
+
+
+@dataclass
+class PostgresCluster:
+    datadir: Path
+    port: int
+    durable: bool = True
+    """False for tests: no fsync (a crash loses data, a test run does not care)."""
+
+    @property
+    def log_path(self) -> Path:
+        return self.datadir.with_name(self.datadir.name + ".log")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        """initdb if the directory is new, then start and wait until it accepts connections."""
+        if not (self.datadir / "PG_VERSION").exists():
+            self.datadir.mkdir(parents=True, exist_ok=True)
+            self._hand_over(self.datadir)
+            self._run(
+                postgres_bin("initdb"),
+                "--pgdata",
+                str(self.datadir),
+                "--username",
+                SUPERUSER,
+                "--auth",
+                "trust",
+                "--encoding",
+                "UTF8",
+                "--no-instructions",
+                *([] if self.durable else ["--no-sync"]),
+            )
+        self.log_path.touch()
+        self._hand_over(self.log_path)
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.datadir}",
+            *([] if self.durable else ["-c fsync=off", "-c synchronous_commit=off"]),
+        ]
+        self._run(
+            postgres_bin("pg_ctl"),
+            "start",
+            "--pgdata",
+            str(self.datadir),
+            "--log",
+            str(self.log_path),
+            "--wait",
+            "--timeout",
+            "30",
+            "-o",
+            " ".join(options),
+        )
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are ended, committed data is kept."""
+        if not (self.datadir / "postmaster.pid").exists():
+            return
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(postgres_bin("pg_ctl"), "stop", "--pgdata", str(self.datadir), "-m", "fast")
+
+    def create_database(self, name: str) -> str:
+        self._run(
+            postgres_bin("createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            SUPERUSER,
+            name,
+        )
+        return self.url(name)
+
+    def _hand_over(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(path, "postgres", "postgres")
+
+    def _run(self, *argv: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        started = time.monotonic()
+        result = subprocess.run(
+            [*prefix, *argv], capture_output=True, text=True, cwd="/", check=False
+        )
+        if result.returncode != 0:
+            log = self.log_path.read_text()[-2000:] if self.log_path.exists() else ""
+            raise RuntimeError(
+                f"{Path(argv[0]).name} failed after {time.monotonic() - started:.1f}s:\n"
+                f"{result.stdout}{result.stderr}{log}"
+            )
