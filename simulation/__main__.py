@@ -12,7 +12,10 @@ def main() -> None:
     parser.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:8000")
     args = parser.parse_args()
     host, _, port = args.listen.rpartition(":")
-    web.run_app(create_app(), host=host or "127.0.0.1", port=int(port), print=None)
+    # The MCP stand-in streams forever: do not wait for its clients when told to stop.
+    web.run_app(
+        create_app(), host=host or "127.0.0.1", port=int(port), print=None, shutdown_timeout=1
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ and a real exporter + Prometheus + Alertmanager watching the simulated Sefaria s
 import itertools
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from postgres import PostgresCluster
-from stack import REPO, Stack, Timings, free_port
+from stack import Process, Stack, Timings, free_port
 
 from simulation import services_yaml
 from statuspage.app import create_app
@@ -51,16 +50,12 @@ class Simulator:
     """The simulated Sefaria services in their own process, switched over HTTP."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        log = (workdir / "simulation.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "simulation", "--web.listen-address", f"127.0.0.1:{self.port}"],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        argv = [sys.executable, "-m", "simulation", "--web.listen-address", f"127.0.0.1:{port}"]
+        self.process = Process("simulation", argv, workdir / "simulation.log", f"{self.url}/-/sim")
+        self.process.start()
+        self.process.wait_ready()
 
     def set_mode(self, service: str, mode: str) -> None:
         request = urllib.request.Request(f"{self.url}/-/sim/{service}?mode={mode}", method="POST")
@@ -68,8 +63,7 @@ class Simulator:
             pass
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
+        self.process.stop()
 
 
 def services_file(directory: Path, simulator_url: str) -> Path:

@@ -1,0 +1,121 @@
+"""The PostgreSQL store and its migrations, against a real PostgreSQL."""
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from statuspage.schema import Migration, apply_migrations, bundled_migrations
+from statuspage.status import Impact
+from statuspage.store import Store
+
+
+@pytest.fixture
+async def store(database_url: str):
+    store = Store(database_url)
+    await store.connect()
+    yield store
+    await store.close()
+
+
+async def test_two_instances_migrating_at_once_apply_each_migration_once(database_url) -> None:
+    slow = Migration(999, "slow", "SELECT pg_sleep(0.3); CREATE TABLE slow_marker (id int);")
+    migrations = [*bundled_migrations(), slow]
+    first, second = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        applied = await asyncio.gather(
+            apply_migrations(first, migrations), apply_migrations(second, migrations)
+        )
+        recorded = await first.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    finally:
+        await first.close()
+        await second.close()
+    assert sorted(applied, key=len) == [[], [m.version for m in migrations]]
+    assert [row["version"] for row in recorded] == [m.version for m in migrations]
+
+
+async def test_a_failing_migration_is_rolled_back_and_not_recorded(database_url) -> None:
+    broken = Migration(998, "broken", "CREATE TABLE half_done (id int); SELECT no_such_column;")
+    connection = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(asyncpg.UndefinedColumnError):
+            await apply_migrations(connection, [*bundled_migrations(), broken])
+        assert await connection.fetchval("SELECT to_regclass('half_done')") is None
+        assert await connection.fetchval("SELECT max(version) FROM schema_migrations") == 1
+        # The lock was released: another run gets through.
+        assert await apply_migrations(connection) == []
+    finally:
+        await connection.close()
+
+
+async def test_incident_lifecycle(store: Store) -> None:
+    created = await store.create_incident(
+        "Linker slow", Impact.MINOR, "investigating", "Looking into it", ["linker"]
+    )
+    assert (created.status, created.resolved_at, created.services) == (
+        "investigating",
+        None,
+        ("linker",),
+    )
+    assert [u.body for u in created.updates] == ["Looking into it"]
+    await store.add_update(created.id, "identified", "Found the cause")
+    resolved = await store.add_update(created.id, "resolved", "Fixed")
+    assert resolved.status == "resolved"
+    assert resolved.resolved_at is not None
+    assert [u.status for u in resolved.updates] == ["resolved", "identified", "investigating"]
+    edited = await store.edit_incident(created.id, {"impact": Impact.MAJOR, "title": "Linker down"})
+    assert (edited.impact, edited.title) == (Impact.MAJOR, "Linker down")
+    assert await store.list_incidents(unresolved=True) == []
+    assert [i.id for i in await store.list_incidents()] == [created.id]
+    assert await store.delete_incident(created.id) is True
+    assert await store.get_incident(created.id) is None
+    assert await store.add_update(created.id, "resolved", "x") is None
+    assert await store.delete_incident(created.id) is False
+
+
+async def test_an_alert_opens_one_incident_and_resolves_it_once(store: Store) -> None:
+    args = ("sefaria.org is down", Impact.MAJOR, "investigating", "Checks fail", ["sefaria-org"])
+    first = await store.create_incident(*args, alert_key="fp:2026-01-01T00:00:00Z")
+    again = await store.create_incident(*args, alert_key="fp:2026-01-01T00:00:00Z")
+    assert first is not None
+    assert again is None
+    assert first.automatic is True
+    assert await store.resolve_alert_incident("fp:2026-01-01T00:00:00Z", "Back") is not None
+    assert await store.resolve_alert_incident("fp:2026-01-01T00:00:00Z", "Back") is None
+    (incident,) = await store.list_incidents()
+    assert [u.status for u in incident.updates] == ["resolved", "investigating"]
+
+
+async def test_maintenance_windows(store: Store) -> None:
+    now = datetime.now(UTC)
+    window = await store.create_maintenance(
+        "DB upgrade", "", ["linker"], now + timedelta(hours=1), now + timedelta(hours=2), None
+    )
+    assert window.state(now) == "scheduled"
+    assert window.state(now + timedelta(minutes=90)) == "in_progress"
+    assert window.state(now + timedelta(hours=3)) == "completed"
+    assert await store.list_maintenances(ending_after=now + timedelta(hours=3)) == []
+    edited = await store.edit_maintenance(window.id, {"title": "Upgrade", "silence_id": "s1"})
+    assert (edited.title, edited.silence_id) == ("Upgrade", "s1")
+    deleted = await store.delete_maintenance(window.id)
+    assert deleted.id == window.id
+    assert await store.get_maintenance(window.id) is None
+
+
+async def test_rollups_keep_the_first_value_of_a_day(store: Store) -> None:
+    day = date(2026, 1, 1)
+    await store.save_rollups([("a", day, 0.5), ("b", day, 1.0)])
+    await store.save_rollups([("a", day, 0.9), ("a", day + timedelta(days=1), 1.0)])
+    assert await store.rollups(day) == {
+        "a": {day: 0.5, day + timedelta(days=1): 1.0},
+        "b": {day: 1.0},
+    }
+    assert await store.rollup_days(day + timedelta(days=1)) == {day + timedelta(days=1)}
+
+
+async def test_the_database_checks_enumerations_too(store: Store) -> None:
+    incident = await store.create_incident("t", Impact.NONE, "investigating", "b", [])
+    with pytest.raises(asyncpg.CheckViolationError):
+        await store.add_update(incident.id, "on-fire", "x")
+    assert (await store.get_incident(incident.id)).status == "investigating"
