@@ -169,9 +169,7 @@ async def test_own_metrics_health_and_readiness(client: TestClient) -> None:
 
 async def test_visitors_do_not_multiply_prometheus_queries(aiohttp_client, settings, live_stack):
     stack, _ = live_stack
-    client = await aiohttp_client(
-        create_app(settings.__class__(**{**settings.__dict__, "cache_ttl": 60}))
-    )
+    client = await aiohttp_client(create_app(replace(settings, cache_ttl=60)))
 
     async def queries_answered() -> float:
         metrics = await (await client.session.get(f"{stack.url('prometheus')}/metrics")).text()
