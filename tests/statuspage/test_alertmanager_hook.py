@@ -1,0 +1,68 @@
+"""`/hooks/alertmanager`: automatic incidents, safe under Alertmanager's retries."""
+
+from aiohttp.test_utils import TestClient
+
+from tests.statuspage.conftest import TOKEN
+
+
+def payload(status: str, alertname: str = "ServiceDown", ends: str | None = None) -> dict:
+    alert = {
+        "status": status,
+        "labels": {"alertname": alertname, "service": "linker", "severity": "critical"},
+        "annotations": {"summary": "Linker API is down"},
+        "startsAt": "2026-11-23T10:00:00.123456789Z",
+        "endsAt": ends or "0001-01-01T00:00:00Z",
+        "fingerprint": "4a3b2c1d",
+    }
+    return {"version": "4", "status": status, "receiver": "statuspage", "alerts": [alert]}
+
+
+async def post(client: TestClient, body: object, token: str = TOKEN):
+    headers = {"Authorization": f"Bearer {token}"}
+    return await client.post("/hooks/alertmanager", json=body, headers=headers)
+
+
+async def test_firing_opens_one_incident_and_resolution_closes_it_once(client: TestClient) -> None:
+    assert await (await post(client, payload("firing"))).json() == {"opened": 1, "resolved": 0}
+    assert await (await post(client, payload("firing"))).json() == {"opened": 0, "resolved": 0}
+    summary = await (await client.get("/api/v2/summary.json")).json()
+    (incident,) = summary["incidents"]
+    assert (incident["name"], incident["impact"], incident["status"]) == (
+        "Linker API is down",
+        "major",
+        "investigating",
+    )
+    resolved = payload("resolved", ends="2026-11-23T10:12:30Z")
+    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 1}
+    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 0}
+    incidents = await (await client.get("/api/v2/incidents.json")).json()
+    (closed,) = incidents["incidents"]
+    assert closed["status"] == "resolved"
+    assert [u["status"] for u in closed["incident_updates"]] == ["resolved", "investigating"]
+    assert "about 12 min" in closed["incident_updates"][0]["body"]
+
+
+async def test_a_new_outage_of_the_same_service_is_a_new_incident(client: TestClient) -> None:
+    await post(client, payload("firing"))
+    await post(client, payload("resolved", ends="2026-11-23T10:05:00Z"))
+    again = payload("firing")
+    again["alerts"][0]["startsAt"] = "2026-11-23T11:00:00Z"
+    assert (await (await post(client, again)).json())["opened"] == 1
+
+
+async def test_other_alerts_are_ignored(client: TestClient) -> None:
+    answer = await (await post(client, payload("firing", alertname="ServiceDegraded"))).json()
+    assert answer == {"opened": 0, "resolved": 0}
+
+
+async def test_malformed_payloads_are_400_and_tokens_are_required(client: TestClient) -> None:
+    assert (await post(client, {"alerts": "nope"})).status == 400
+    broken = payload("firing")
+    del broken["alerts"][0]["fingerprint"]
+    response = await post(client, broken)
+    assert response.status == 400
+    assert (await response.json())["errors"][0]["field"] == "alerts[0].fingerprint"
+    assert (await client.post("/hooks/alertmanager", json=payload("firing"))).status == 401
+    assert (await post(client, payload("firing"), token="x" * 20)).status == 403
+    summary = await (await client.get("/api/v2/summary.json")).json()
+    assert summary["incidents"] == []
