@@ -45,10 +45,10 @@ class Browser:
     async def wait_for(self, event: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while event not in self.events:
-            message = json.loads(
-                (await self.websocket.receive(timeout=deadline - time.monotonic())).data
-            )
-            self._event(message)
+            self._event(await self._receive(deadline - time.monotonic()))
+
+    async def _receive(self, timeout: float) -> dict[str, Any]:
+        return json.loads((await self.websocket.receive(timeout=timeout)).data)
 
     def _event(self, message: dict[str, Any]) -> None:
         method, params = message.get("method", ""), message.get("params", {})
