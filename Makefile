@@ -27,3 +27,4 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed debian-packages
 	@scripts/ensure-debian-packages.sh $(BENCH_DEBIAN_PACKAGES)
 	$(VENV_PY) bench/exporter_load.py
+	$(VENV_PY) bench/statuspage_load.py

@@ -82,8 +82,8 @@ class Probe:
             return Status.MAJOR_OUTAGE
         if self.flapping:
             return Status.PARTIAL_OUTAGE
-        slow = self.latency is not None and self.objective is not None
-        if slow and self.latency > self.objective:
+        measured = self.latency is not None and self.objective is not None
+        if measured and self.latency > self.objective:
             return Status.DEGRADED_PERFORMANCE
         return Status.OPERATIONAL
 

@@ -126,12 +126,19 @@ class Process:
     argv: list[str]
     log_path: Path
     ready_url: str
+    env: dict[str, str] | None = None
+    """Extra environment variables (added to this process' own)."""
     popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+            env=os.environ | self.env if self.env else None,
         )
         log.close()
 

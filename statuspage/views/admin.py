@@ -71,13 +71,8 @@ def error(status: int, message: str, errors: Sequence[FieldError] = ()) -> web.R
 
 
 def to_json(record: Incident | Maintenance | list[Any], status: int = 200) -> web.Response:
-    return web.json_response(
-        record if isinstance(record, list) else _plain(record), status=status, dumps=_dumps
-    )
-
-
-def _plain(record: Incident | Maintenance) -> dict[str, Any]:
-    return asdict(record)
+    body = [asdict(item) for item in record] if isinstance(record, list) else asdict(record)
+    return web.json_response(body, status=status, dumps=_dumps)
 
 
 def _dumps(value: Any) -> str:
@@ -128,7 +123,7 @@ def _changed(request: web.Request) -> None:
 
 async def list_incidents(request: web.Request) -> web.Response:
     found = await request.config_dict[STORE].list_incidents(limit=100)
-    return to_json([_plain(incident) for incident in found])
+    return to_json(found)
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -171,7 +166,7 @@ async def delete_incident(request: web.Request) -> web.Response:
 
 async def list_maintenances(request: web.Request) -> web.Response:
     found = await request.config_dict[STORE].list_maintenances()
-    return to_json([_plain(window) for window in found])
+    return to_json(found)
 
 
 async def get_maintenance(request: web.Request) -> web.Response:
