@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 VENV_PY := $(VENV)/bin/python
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager postgresql
-BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter
+RUN_DEBIAN_PACKAGES := prometheus prometheus-alertmanager postgresql
+TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium
+BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter wrk
 
-.PHONY: test lint bench debian-packages
+.PHONY: test lint bench run demo debian-packages
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 debian-packages:
-	@scripts/ensure-debian-packages.sh $(DEBIAN_PACKAGES)
+	@scripts/ensure-debian-packages.sh $(TEST_DEBIAN_PACKAGES)
 
 test: $(VENV)/.installed debian-packages
 	$(VENV)/bin/ruff check .
@@ -23,6 +24,16 @@ test: $(VENV)/.installed debian-packages
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The whole stack on this machine (Ctrl-C stops it; data is kept under .local/).
+run: $(VENV)/.installed
+	@scripts/ensure-debian-packages.sh $(RUN_DEBIAN_PACKAGES)
+	$(VENV_PY) deploy/local/run.py
+
+# The same against simulated Sefaria services, with a local Slack printing every alert.
+demo: $(VENV)/.installed
+	@scripts/ensure-debian-packages.sh $(RUN_DEBIAN_PACKAGES)
+	$(VENV_PY) deploy/local/run.py --demo
 
 bench: $(VENV)/.installed debian-packages
 	@scripts/ensure-debian-packages.sh $(BENCH_DEBIAN_PACKAGES)

@@ -253,6 +253,8 @@ class Stack:
             "prometheus": self.address("prometheus"),
             "alertmanager": self.address("alertmanager"),
         }
+        if "statuspage" in self.ports:
+            targets["statuspage"] = self.address("statuspage")
         prometheus = render_prometheus(
             (DEPLOY / "prometheus" / "prometheus.yml").read_text(),
             self.timings,
