@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from statuslog import event
 from statuspage import templates
 from statuspage.alertmanager import Alertmanager
 from statuspage.auth import FailedAttempts, Handler
@@ -22,7 +23,6 @@ from statuspage.keys import (
     BOARD,
     METRICS,
     PROMETHEUS,
-    SESSION,
     SETTINGS,
     STATIC_URL,
     STORE,
@@ -74,7 +74,6 @@ def create_app(settings: Settings) -> web.Application:
 async def _http_clients(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
     async with aiohttp.ClientSession() as session:
-        app[SESSION] = session
         app[PROMETHEUS] = PrometheusClient(
             session, settings.prometheus_url, settings.prometheus_timeout, metrics.prometheus_errors
         )
@@ -106,7 +105,7 @@ async def _connect_and_roll_up(app: web.Application) -> None:
             await store.connect()
             break
         except DatabaseUnavailable as exc:
-            log.warning("database unavailable", extra={"fields": {"error": exc}})
+            event(log, logging.WARNING, "database unavailable", error=exc)
             await asyncio.sleep(DATABASE_RETRY_SECONDS)
     await run_rollups(app[PROMETHEUS], store)
 

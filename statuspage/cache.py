@@ -9,6 +9,8 @@ from typing import Generic, TypeVar
 
 from prometheus_client import Counter
 
+from statuslog import event
+
 T = TypeVar("T")
 log = logging.getLogger("statuspage.cache")
 
@@ -70,7 +72,7 @@ class SingleFlight(Generic[T]):
         try:
             value = await self._load()
         except self._failure_types as exc:
-            log.warning("refresh failed", extra={"fields": {"source": self._name, "error": exc}})
+            event(log, logging.WARNING, "refresh failed", source=self._name, error=exc)
             self._current = Cached(self._current.value, self._current.loaded_at, str(exc))
         else:
             self._current = Cached(value, time.time(), None)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from statuslog import LEVELS, configure
+from statuslog import LEVELS, configure, event
 from statuspage.app import create_app
 from statuspage.settings import Settings, SettingsError
 
@@ -63,7 +63,7 @@ def serve(argv: Sequence[str]) -> int:
         return 1
     if not settings.admin_tokens:
         log.warning("admin API disabled: set ADMIN_TOKENS or ADMIN_TOKENS_FILE")
-    log.info("listening", extra={"fields": {"address": args.listen_address}})
+    event(log, logging.INFO, "listening", address=args.listen_address)
     web.run_app(
         create_app(settings),
         host=host.strip("[]") or None,

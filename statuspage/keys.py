@@ -2,7 +2,6 @@
 
 from typing import Final
 
-import aiohttp
 import jinja2
 from aiohttp import web
 
@@ -18,7 +17,6 @@ STATIC_URL: Final = web.AppKey("static_url", str)
 METRICS: Final = web.AppKey("metrics", Metrics)
 TEMPLATES: Final = web.AppKey("templates", jinja2.Environment)
 STORE: Final = web.AppKey("store", Store)
-SESSION: Final = web.AppKey("session", aiohttp.ClientSession)
 PROMETHEUS: Final = web.AppKey("prometheus", PrometheusClient)
 BOARD: Final = web.AppKey("board", BoardSource)
 ALERTMANAGER: Final = web.AppKey("alertmanager", Alertmanager)

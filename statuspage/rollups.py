@@ -5,6 +5,7 @@ import asyncio
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 
+from statuslog import event
 from statuspage.live import uptime_ratio_promql
 from statuspage.prometheus import PrometheusClient, PrometheusError
 from statuspage.store import DatabaseUnavailable, Store
@@ -56,12 +57,10 @@ async def run_rollups(prometheus: PrometheusClient, store: Store) -> None:
         try:
             written = await roll_up_missing_days(prometheus, store, now.date())
         except (PrometheusError, DatabaseUnavailable) as exc:
-            log.warning(
-                "rollup failed", extra={"fields": {"error": exc, "retry_in": RETRY_SECONDS}}
-            )
+            event(log, logging.WARNING, "rollup failed", error=exc, retry_in=RETRY_SECONDS)
             await asyncio.sleep(RETRY_SECONDS)
             continue
         if written:
-            log.info("uptime rolled up", extra={"fields": {"rows": written}})
+            event(log, logging.INFO, "uptime rolled up", rows=written)
         next_run = midnight(now.date() + DAY) + timedelta(minutes=5)
         await asyncio.sleep((next_run - datetime.now(UTC)).total_seconds())

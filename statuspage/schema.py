@@ -8,6 +8,8 @@ from importlib import resources
 
 import asyncpg
 
+from statuslog import event
+
 log = logging.getLogger("statuspage.migrations")
 # Any fixed 64-bit number works; it names "sefaria-status schema" among the cluster's locks.
 ADVISORY_LOCK_KEY = 0x5EFA_51A7_05
@@ -61,7 +63,7 @@ async def apply_migrations(
                     migration.version,
                     migration.name,
                 )
-            log.info("migration applied", extra={"fields": {"version": migration.version}})
+            event(log, logging.INFO, "migration applied", version=migration.version)
             applied.append(migration.version)
         return applied
     finally:

@@ -129,9 +129,6 @@ class Store:
 
         return await self._run(query)
 
-    async def count_incidents(self) -> int:
-        return await self._run(lambda c: c.fetchval("SELECT count(*) FROM incidents"))
-
     async def get_incident(self, incident_id: int) -> Incident | None:
         async def query(connection: asyncpg.Connection) -> Incident | None:
             return await _incident(connection, incident_id)

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from statuslog import event
 from statuspage.alertmanager import AlertmanagerError
 from statuspage.auth import FailedAttempts, Handler, require_token
 from statuspage.keys import ALERTMANAGER, BOARD, SETTINGS, STORE
@@ -53,10 +54,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Invalid as exc:
         return error(400, "invalid request", exc.errors)
     except DatabaseUnavailable as exc:
-        log.warning("admin write refused", extra={"fields": {"error": exc}})
+        event(log, logging.WARNING, "admin write refused", error=exc)
         return error(503, "the database is unavailable; nothing was changed, try again later")
     except AlertmanagerError as exc:
-        log.warning("alertmanager call failed", extra={"fields": {"error": exc}})
+        event(log, logging.WARNING, "alertmanager call failed", error=exc)
         return error(503, f"Alertmanager is unavailable ({exc}); nothing was changed")
     except web.HTTPRequestEntityTooLarge:
         limit = request.config_dict[SETTINGS].max_body_bytes
@@ -136,7 +137,7 @@ async def create_incident(request: web.Request) -> web.Response:
     fields = new_incident(payload, await known_services(request, payload))
     created = await request.config_dict[STORE].create_incident(**fields)
     _changed(request)
-    log.info("incident created", extra={"fields": {"incident": created.id}})
+    event(log, logging.INFO, "incident created", incident=created.id)
     return to_json(created, status=201)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from statuslog import event
 from statuspage.auth import FailedAttempts, require_token
 from statuspage.keys import BOARD, STORE
 from statuspage.status import Impact
@@ -54,9 +55,13 @@ async def alertmanager(request: web.Request) -> web.Response:
             if down_for is not None:
                 body += f" It was unavailable for about {duration(down_for)}."
             resolved += await store.resolve_alert_incident(key, body) is not None
-        log.info(
+        event(
+            log,
+            logging.INFO,
             "alert received",
-            extra={"fields": {"service": service, "status": alert["status"], "alert": labels}},
+            service=service,
+            status=alert["status"],
+            alert=labels,
         )
     if opened or resolved:
         board.invalidate_records()
