@@ -6,7 +6,7 @@ RUN_DEBIAN_PACKAGES := prometheus prometheus-alertmanager postgresql
 TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium
 BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter wrk
 
-.PHONY: test lint bench run demo debian-packages
+.PHONY: test lint bench run demo dashboards debian-packages
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ run: $(VENV)/.installed
 demo: $(VENV)/.installed
 	@scripts/ensure-debian-packages.sh $(RUN_DEBIAN_PACKAGES)
 	$(VENV_PY) deploy/local/run.py --demo
+
+# Regenerate deploy/grafana/dashboards/*.json from deploy/grafana/grafana_dashboards.py.
+dashboards: $(VENV)/.installed
+	$(VENV_PY) deploy/grafana/grafana_dashboards.py
 
 bench: $(VENV)/.installed debian-packages
 	@scripts/ensure-debian-packages.sh $(BENCH_DEBIAN_PACKAGES)
