@@ -55,7 +55,9 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = metrics
     app[TEMPLATES] = templates.environment()
     app[STATIC_URL] = f"/static/style.css?v={_digest(STATIC_DIR / 'style.css')}"
-    app[STORE] = Store(settings.database_url, errors=metrics.database_errors)
+    app[STORE] = Store(
+        settings.database_url, errors=metrics.database_errors, password=settings.database_password
+    )
     app.cleanup_ctx.append(_http_clients)
     app.cleanup_ctx.append(_database)
     public.register(app)

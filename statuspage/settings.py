@@ -15,6 +15,8 @@ class SettingsError(ValueError):
 class Settings:
     prometheus_url: str = "http://127.0.0.1:9090"
     database_url: str = "postgresql://statuspage@127.0.0.1:5433/statuspage"
+    database_password: str | None = field(default=None, repr=False)
+    """From DATABASE_PASSWORD_FILE, so the password need not sit in DATABASE_URL."""
     admin_tokens: tuple[str, ...] = field(default=(), repr=False)
     alertmanager_url: str | None = None
     public_url: str = "http://127.0.0.1:8080"
@@ -32,6 +34,7 @@ class Settings:
         return cls(
             prometheus_url=_url(environ, "PROMETHEUS_URL", defaults.prometheus_url),
             database_url=environ.get("DATABASE_URL", defaults.database_url),
+            database_password=_password(environ, "DATABASE_PASSWORD_FILE"),
             admin_tokens=_tokens(environ),
             alertmanager_url=_url(environ, "ALERTMANAGER_URL", None),
             public_url=_url(environ, "PUBLIC_URL", defaults.public_url),
@@ -62,15 +65,26 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _read(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {path}: {exc.strerror}") from None
+
+
+def _password(environ: Mapping[str, str], name: str) -> str | None:
+    path = environ.get(name)
+    return _read(name, path).strip() if path else None
+
+
 def _tokens(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """ADMIN_TOKENS (comma-separated) plus ADMIN_TOKENS_FILE (one per line, # comments)."""
+    """ADMIN_TOKENS (comma-separated) plus the files of ADMIN_TOKENS_FILE (comma-separated
+    paths; one token per line, # comments), so people and the Alertmanager hook can each have
+    their own secret file."""
     tokens = [token.strip() for token in environ.get("ADMIN_TOKENS", "").split(",")]
-    path = environ.get("ADMIN_TOKENS_FILE")
-    if path:
-        try:
-            lines = Path(path).read_text().splitlines()
-        except OSError as exc:
-            raise SettingsError(f"ADMIN_TOKENS_FILE: cannot read {path}: {exc.strerror}") from None
+    paths = [path.strip() for path in environ.get("ADMIN_TOKENS_FILE", "").split(",")]
+    for path in filter(None, paths):
+        lines = _read("ADMIN_TOKENS_FILE", path).splitlines()
         tokens += [line.strip() for line in lines if not line.lstrip().startswith("#")]
     short = [token for token in tokens if token and len(token) < 16]
     if short:

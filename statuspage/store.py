@@ -75,8 +75,11 @@ class Store:
     """Every query the status page makes. Methods raise DatabaseUnavailable when PostgreSQL is
     down, so callers degrade instead of crashing."""
 
-    def __init__(self, dsn: str, errors: Counter | None = None) -> None:
+    def __init__(
+        self, dsn: str, errors: Counter | None = None, password: str | None = None
+    ) -> None:
         self._dsn = dsn
+        self._password = password
         self._errors = errors
         self._pool: asyncpg.Pool | None = None
         self._connecting = asyncio.Lock()
@@ -92,7 +95,12 @@ class Store:
                 return
             try:
                 pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=10, timeout=5, command_timeout=10
+                    self._dsn,
+                    password=self._password,
+                    min_size=1,
+                    max_size=10,
+                    timeout=5,
+                    command_timeout=10,
                 )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from None

@@ -10,7 +10,8 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "statuspage"
@@ -39,6 +40,8 @@ class PostgresCluster:
     port: int
     durable: bool = True
     """False for tests: no fsync (a crash loses data, a test run does not care)."""
+    password: str | None = field(default=None, repr=False)
+    """The superuser's password, required over TCP when set; None trusts every connection."""
 
     @property
     def log_path(self) -> Path:
@@ -52,19 +55,19 @@ class PostgresCluster:
         if not (self.datadir / "PG_VERSION").exists():
             self.datadir.mkdir(parents=True, exist_ok=True)
             self._hand_over(self.datadir)
-            self._run(
-                postgres_bin("initdb"),
-                "--pgdata",
-                str(self.datadir),
-                "--username",
-                SUPERUSER,
-                "--auth",
-                "trust",
-                "--encoding",
-                "UTF8",
-                "--no-instructions",
-                *([] if self.durable else ["--no-sync"]),
-            )
+            with self._auth_options() as auth:
+                self._run(
+                    postgres_bin("initdb"),
+                    "--pgdata",
+                    str(self.datadir),
+                    "--username",
+                    SUPERUSER,
+                    *auth,
+                    "--encoding",
+                    "UTF8",
+                    "--no-instructions",
+                    *([] if self.durable else ["--no-sync"]),
+                )
         self.log_path.touch()
         self._hand_over(self.log_path)
         options = [
@@ -106,6 +109,20 @@ class PostgresCluster:
             name,
         )
         return self.url(name)
+
+    @contextlib.contextmanager
+    def _auth_options(self) -> Iterator[list[str]]:
+        """initdb's options; a password goes through a file that exists only while initdb runs."""
+        if self.password is None:
+            yield ["--auth", "trust"]
+            return
+        password_file = self.datadir.with_name(self.datadir.name + ".password")
+        password_file.write_text(self.password)
+        self._hand_over(password_file)
+        try:
+            yield ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
+        finally:
+            password_file.unlink()
 
     def _hand_over(self, path: Path) -> None:
         if os.geteuid() == 0:

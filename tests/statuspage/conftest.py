@@ -22,12 +22,12 @@ TOKEN = "test-admin-token-0123456789"
 _databases = itertools.count(1)
 
 
-def throwaway_cluster() -> tuple[PostgresCluster, Path]:
+def throwaway_cluster(password: str | None = None) -> tuple[PostgresCluster, Path]:
     # Not under pytest's tmp_path: its parent is private to root, and the server runs as the
     # postgres user when the tests run as root.
     base = Path(tempfile.mkdtemp(prefix="statuspage-pg-"))
     base.chmod(0o755)
-    return PostgresCluster(base / "data", free_port(), durable=False), base
+    return PostgresCluster(base / "data", free_port(), durable=False, password=password), base
 
 
 @pytest.fixture(scope="session")

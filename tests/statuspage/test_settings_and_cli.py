@@ -14,17 +14,23 @@ from tests.statuspage.conftest import TOKEN
 def test_defaults_and_environment(tmp_path) -> None:
     tokens = tmp_path / "tokens"
     tokens.write_text("# admins\nfile-token-0123456789abcdef\n\n")
+    hook_token = tmp_path / "hook-token"
+    hook_token.write_text("hook-token-0123456789abcdef")
     settings = Settings.from_environ(
         {
             "PROMETHEUS_URL": "http://prometheus:9090/",
             "ADMIN_TOKENS": "env-token-0123456789abcdef, ",
-            "ADMIN_TOKENS_FILE": str(tokens),
+            "ADMIN_TOKENS_FILE": f"{tokens}, {hook_token}",
             "CACHE_TTL": "5",
             "PAGE_TITLE": "Status",
         }
     )
     assert settings.prometheus_url == "http://prometheus:9090"
-    assert settings.admin_tokens == ("env-token-0123456789abcdef", "file-token-0123456789abcdef")
+    assert settings.admin_tokens == (
+        "env-token-0123456789abcdef",
+        "file-token-0123456789abcdef",
+        "hook-token-0123456789abcdef",
+    )
     assert (settings.cache_ttl, settings.page_title, settings.alertmanager_url) == (
         5,
         "Status",

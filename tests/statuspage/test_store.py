@@ -1,14 +1,17 @@
 """The PostgreSQL store and its migrations, against a real PostgreSQL."""
 
 import asyncio
+import shutil
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from statuspage.schema import Migration, apply_migrations, bundled_migrations
+from statuspage.settings import Settings
 from statuspage.status import Impact
-from statuspage.store import Store
+from statuspage.store import DatabaseUnavailable, Store
+from tests.statuspage.conftest import throwaway_cluster
 
 
 @pytest.fixture
@@ -119,3 +122,23 @@ async def test_the_database_checks_enumerations_too(store: Store) -> None:
     with pytest.raises(asyncpg.CheckViolationError):
         await store.add_update(incident.id, "on-fire", "x")
     assert (await store.get_incident(incident.id)).status == "investigating"
+
+
+async def test_the_password_comes_from_database_password_file(tmp_path) -> None:
+    cluster, base = throwaway_cluster(password="s3cret-0123456789")
+    await asyncio.to_thread(cluster.start)
+    try:
+        password_file = tmp_path / "postgres-password"
+        password_file.write_text("s3cret-0123456789\n")
+        settings = Settings.from_environ(
+            {"DATABASE_URL": cluster.url(), "DATABASE_PASSWORD_FILE": str(password_file)}
+        )
+        assert "s3cret" not in repr(settings)
+        store = Store(settings.database_url, password=settings.database_password)
+        await store.connect()
+        await store.close()
+        with pytest.raises(DatabaseUnavailable, match="password authentication failed"):
+            await Store(cluster.url(), password="wrong-password").connect()
+    finally:
+        await asyncio.to_thread(cluster.stop)
+        shutil.rmtree(base, ignore_errors=True)
