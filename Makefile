@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PY := $(VENV)/bin/python
 RUN_DEBIAN_PACKAGES := prometheus prometheus-alertmanager postgresql
-TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium
+TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium docker-compose
 BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter wrk
 
 .PHONY: test lint bench run demo dashboards debian-packages

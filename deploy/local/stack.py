@@ -118,6 +118,29 @@ def render_alertmanager(
     return yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
+def prometheus_flags(config: Path | str, data: Path | str, listen: str) -> list[str]:
+    """Prometheus' command line; docker-compose.yml must pass the same (a test checks)."""
+    return [
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--storage.tsdb.retention.time={RETENTION}",
+        f"--web.listen-address={listen}",
+    ]
+
+
+def alertmanager_flags(
+    config: Path | str, data: Path | str, listen: str, external_url: str
+) -> list[str]:
+    """Alertmanager's command line (one instance, no cluster); docker-compose.yml passes it too."""
+    return [
+        f"--config.file={config}",
+        f"--storage.path={data}",
+        f"--web.listen-address={listen}",
+        f"--web.external-url={external_url}",
+        "--cluster.listen-address=",
+    ]
+
+
 @dataclass
 class Process:
     """One child process with its log file, started in its own process group."""
@@ -288,22 +311,19 @@ class Stack:
         return self._process("exporter", argv, "/-/healthy")
 
     def _prometheus(self) -> Process:
-        argv = [
-            find_binary("prometheus"),
-            f"--config.file={self.workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
-            f"--storage.tsdb.retention.time={RETENTION}",
-            f"--web.listen-address={self.address('prometheus')}",
-        ]
-        return self._process("prometheus", argv, "/-/ready")
+        argv = prometheus_flags(
+            self.workdir / "prometheus.yml",
+            self.workdir / "prometheus-data",
+            self.address("prometheus"),
+        )
+        return self._process("prometheus", [find_binary("prometheus"), *argv], "/-/ready")
 
     def _alertmanager(self) -> Process:
-        argv = [
-            find_binary("prometheus-alertmanager"),
-            f"--config.file={self.workdir / 'alertmanager.yml'}",
-            f"--storage.path={self.workdir / 'alertmanager-data'}",
-            f"--web.listen-address={self.address('alertmanager')}",
-            f"--web.external-url={self.url('alertmanager')}",
-            "--cluster.listen-address=",
-        ]
-        return self._process("alertmanager", argv, "/-/ready")
+        argv = alertmanager_flags(
+            self.workdir / "alertmanager.yml",
+            self.workdir / "alertmanager-data",
+            self.address("alertmanager"),
+            self.url("alertmanager"),
+        )
+        binary = find_binary("prometheus-alertmanager")
+        return self._process("alertmanager", [binary, *argv], "/-/ready")

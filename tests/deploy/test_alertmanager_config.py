@@ -26,7 +26,7 @@ def test_no_secret_is_committed_and_slack_resolves():
     assert slack
     for receiver in slack:
         assert "api_url" not in receiver
-        assert receiver["api_url_file"].startswith("/etc/alertmanager/secrets/")
+        assert receiver["api_url_file"].startswith("/run/secrets/")
         assert receiver["send_resolved"] is True
         assert receiver["channel"] == "#sefaria-down"
     assert config["route"]["group_by"] == ["alertname", "service"]

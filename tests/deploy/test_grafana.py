@@ -127,5 +127,4 @@ def test_file_provider_reads_the_dashboards_folder():
         "providers"
     ]
     assert provider["type"] == "file"
-    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
     assert provider["allowUiUpdates"] is False
