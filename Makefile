@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PY := $(VENV)/bin/python
 RUN_DEBIAN_PACKAGES := prometheus prometheus-alertmanager postgresql
-TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium docker-compose
-BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter wrk
+TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium docker-compose wrk curl
+BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter
 
 .PHONY: test lint bench run demo dashboards debian-packages
 

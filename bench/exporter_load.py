@@ -27,6 +27,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "exporter_load.json"
 FAST, SLOW = 0.020, 0.200
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -253,6 +254,7 @@ async def main() -> None:
     parser.add_argument("--window", type=float, default=60)
     parser.add_argument("--blackbox-rate", type=float, default=100)
     parser.add_argument("--blackbox-seconds", type=float, default=20)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args()
     target_port = free_port()
     target = await asyncio.create_subprocess_exec(sys.executable, "-c", TARGET, str(target_port))
@@ -278,10 +280,9 @@ async def main() -> None:
         for row in rows:
             ratio = row["cpu_ms_per_check"] / blackbox["cpu_ms_per_probe"]
             print(f"  N={row['services']}: ours/blackbox CPU per check = {ratio:.2f}x")
-    out = REPO / "bench" / "results" / "exporter_load.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"exporter": rows, "blackbox": blackbox}, indent=2))
-    print(f"\nwritten {out.relative_to(REPO)}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"exporter": rows, "blackbox": blackbox}, indent=2))
+    print(f"\nwritten {args.output}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "statuspage_load.json"
 sys.path[:0] = [str(REPO), str(REPO / "deploy" / "local")]
 
 from postgres import PostgresCluster  # noqa: E402
@@ -107,6 +108,7 @@ def _ms(text: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=30, help="seconds per wrk run")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
@@ -177,14 +179,13 @@ def main() -> None:
         stack.stop()
         cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    out = REPO / "bench" / "results" / "statuspage_load.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(
         json.dumps({"at": datetime.now(UTC).isoformat(), "services": SERVICES,
                     "incidents": INCIDENTS, "seconds_per_run": args.duration, "runs": rows},
                    indent=2)
     )  # fmt: skip
-    print(f"\nwrote {out.relative_to(REPO)}")
+    print(f"\nwrote {args.output}")
 
 
 def print_row(row: dict) -> None:
