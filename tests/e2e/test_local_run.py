@@ -1,5 +1,6 @@
-"""`make run` / `make demo`: deploy/local/run.py starts the whole stack, shows where it is, keeps
-its data, and stops cleanly on Ctrl-C."""
+"""`make run` / `make demo`: deploy/local/run.py starts the whole stack, shows where it is, takes a
+simulated service down and up with the commands it prints (page and Slack follow), keeps its
+data, and stops cleanly on Ctrl-C."""
 
 import json
 import signal
@@ -33,6 +34,34 @@ def get(url: str) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
+def linker_status(statuspage_port: int) -> str:
+    _, body = get(f"http://127.0.0.1:{statuspage_port}/api/v2/components.json")
+    (linker,) = [c for c in json.loads(body)["components"] if c["id"] == "linker"]
+    return linker["status"]
+
+
+def wait_for_linker(statuspage_port: int, status: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while linker_status(statuspage_port) != status:
+        assert time.monotonic() < deadline, f"linker never became {status}"
+        time.sleep(0.5)
+
+
+def watch_an_outage_and_its_recovery(
+    printed: str, output_path: Path, process: subprocess.Popen, statuspage_port: int
+) -> None:
+    """The demo's own printed commands take the Linker down and up; the page and Slack follow."""
+    down, up = [line.strip() for line in printed.splitlines() if "/-/sim/linker?mode=" in line]
+    assert down.startswith("curl -X POST '")
+    assert down.endswith("/-/sim/linker?mode=failure'")
+    subprocess.run(["bash", "-c", down], check=True, capture_output=True, timeout=10)
+    wait_for_linker(statuspage_port, "major_outage")
+    wait_for_output(output_path, "[slack] :red_circle: Linker API is down", process, timeout=60)
+    subprocess.run(["bash", "-c", up], check=True, capture_output=True, timeout=10)
+    wait_for_linker(statuspage_port, "operational")
+    wait_for_output(output_path, "[slack] :large_green_circle: Resolved", process, timeout=60)
+
+
 def test_demo_starts_everything_and_stops_cleanly_on_ctrl_c() -> None:
     base = Path(tempfile.mkdtemp(prefix="sefaria-status-run-"))
     base.chmod(0o755)  # PostgreSQL runs as the postgres user when the tests run as root
@@ -54,6 +83,7 @@ def test_demo_starts_everything_and_stops_cleanly_on_ctrl_c() -> None:
         }  # fmt: skip
         assert get(f"http://127.0.0.1:{ports['prometheus']}/-/ready")[0] == 200
         assert get(f"http://127.0.0.1:{ports['alertmanager']}/-/ready")[0] == 200
+        watch_an_outage_and_its_recovery(printed, output_path, process, ports["statuspage"])
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
     finally:

@@ -1,0 +1,133 @@
+"""Every command README.md shows is exercised: by a test (named here, and checked to still run
+it), by `make test` itself, or by this file."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.readme import README, commands
+
+REPO = Path(__file__).resolve().parents[1]
+INLINE_COMMAND = re.compile(
+    r"`((?:make|\.venv/bin/\S+|python|promtool|amtool|docker compose|docker-compose|curl|kill"
+    r"|STATUSPAGE_TOKEN=\S+) [^`]*)`"
+)
+
+# (README command pattern, file that exercises it, text in that file showing that it does)
+EXERCISED_BY: list[tuple[str, str, str]] = [
+    (r"make test$", ".ci/run", "make test"),
+    (r"make run$", "tests/test_readme.py", '"run": "deploy/local/run.py"'),
+    (r"make demo$", "tests/test_readme.py", '"demo": "deploy/local/run.py --demo"'),
+    (r"make dashboards$", "tests/deploy/test_grafana.py", "grafana_dashboards.main"),
+    (r"make bench$", "tests/test_bench.py", "exporter_load.py"),
+    (r"\.venv/bin/python bench/", "tests/test_bench.py", "statuspage_load.py"),
+    (r"\.venv/bin/python deploy/local/run\.py --help$", "tests/test_readme.py", "run.py --help"),
+    (r"(\.venv/bin/)?python -m exporter --config\.check", "tests/exporter/test_cli.py", "check"),
+    (r"\.venv/bin/python -m exporter --once$", "tests/exporter/test_cli.py", '"--once"'),
+    (r"prometheus --config\.file=", "tests/deploy/test_compose.py", "retention.time=30d"),
+    (r"promtool (check|test) ", "tests/deploy/test_prometheus_rules.py", "promtool"),
+    (r"amtool check-config", "tests/deploy/test_alertmanager_config.py", "check-config"),
+    (
+        r"export (DATABASE_URL|ADMIN_TOKENS_FILE)=",
+        "tests/statuspage/test_settings_and_cli.py",
+        "ADMIN_TOKENS_FILE",
+    ),
+    (
+        r"\.venv/bin/python -m statuspage --web\.listen-address",
+        "tests/e2e/test_local_run.py",
+        "127.0.0.1:",
+    ),
+    (
+        r"STATUSPAGE_TOKEN=\S+ python -m statuspage incident",
+        "tests/statuspage/test_settings_and_cli.py",
+        "STATUSPAGE_TOKEN",
+    ),
+    (
+        r"TOKEN=…; PAGE=|curl -sS ",
+        "tests/statuspage/test_readme_examples.py",
+        "/admin/api/incidents",
+    ),
+    (
+        r"curl -X POST 'http://127\.0\.0\.1:8000/-/sim/linker\?mode=failure'",
+        "tests/e2e/test_local_run.py",
+        "/-/sim/linker?mode=failure",
+    ),
+    (r"curl http://<exporter>:9115/-/healthy", "tests/exporter/test_exporter_app.py", "/-/healthy"),
+    (r"kill -HUP <pid>", "tests/exporter/test_exporter_app.py", "signal.SIGHUP"),
+    (r"cp \.env\.example \.env$", "tests/deploy/test_compose.py", ".env.example"),
+    (
+        r"SLACK_WEBHOOK_URL=\S+ deploy/compose/init-secrets\.sh",
+        "tests/deploy/test_compose.py",
+        "run_init_secrets",
+    ),
+    # No Docker engine here: these are checked by docker-compose itself (`config -q`) and by the
+    # tests of what the file mounts, runs and publishes.
+    (
+        r"docker(-| )compose( -f docker-compose\.yml)? (config|up|build)",
+        "tests/deploy/test_compose.py",
+        '"config", "-q"',
+    ),
+    (r"docker compose kill -s HUP ", "tests/e2e/test_reload.py", "docker compose kill -s HUP"),
+    (
+        r"docker compose exec -T postgres pg_(dump|restore) ",
+        "tests/statuspage/test_backup.py",
+        "command_starting(IN_CONTAINER + prefix)",
+    ),
+    (r"git pull$", "README.md", "git pull"),  # updates the checkout; nothing of ours runs
+]
+
+
+def readme_commands() -> list[str]:
+    inline = [match for match in INLINE_COMMAND.findall(README.read_text())]
+    return commands() + inline
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_every_readme_command_is_exercised(command):
+    matches = [entry for entry in EXERCISED_BY if re.match(entry[0], command)]
+    assert matches, f"README command exercised by no test: {command!r}; add it to EXERCISED_BY"
+    for _, path, needle in matches:
+        assert needle in (REPO / path).read_text(), f"{path} no longer exercises {command!r}"
+
+
+def test_every_entry_still_matches_a_readme_command():
+    unused = [
+        pattern
+        for pattern, _, _ in EXERCISED_BY
+        if not any(re.match(pattern, command) for command in readme_commands())
+    ]
+    assert unused == []
+
+
+def make_dry_run(target: str) -> str:
+    result = subprocess.run(
+        ["make", "--dry-run", target], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def test_make_targets_run_what_the_tests_exercise():
+    targets = {
+        "run": "deploy/local/run.py",
+        "demo": "deploy/local/run.py --demo",
+        "test": "-m pytest",
+        "dashboards": "deploy/grafana/grafana_dashboards.py",
+        "bench": "bench/statuspage_load.py",
+    }
+    for target, command in targets.items():
+        assert command in make_dry_run(target), target
+
+
+def test_local_stack_help_lists_every_port_flag():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "deploy/local/run.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    for name in ("statuspage", "prometheus", "alertmanager", "exporter", "postgres"):
+        assert f"--port.{name}" in result.stdout
