@@ -77,16 +77,16 @@ EXERCISED_BY: list[tuple[str, str, str]] = [
         "tests/statuspage/test_backup.py",
         "command_starting(IN_CONTAINER + prefix)",
     ),
-    (r"git pull$", "README.md", "git pull"),  # updates the checkout; nothing of ours runs
 ]
+# Commands that run nothing of the project's, with why no test of ours can exercise them.
+NOT_OURS = {"git pull": "updates the checkout"}
 
 
 def readme_commands() -> list[str]:
-    inline = [match for match in INLINE_COMMAND.findall(README.read_text())]
-    return commands() + inline
+    return commands() + INLINE_COMMAND.findall(README.read_text())
 
 
-@pytest.mark.parametrize("command", readme_commands())
+@pytest.mark.parametrize("command", [c for c in readme_commands() if c not in NOT_OURS])
 def test_every_readme_command_is_exercised(command):
     matches = [entry for entry in EXERCISED_BY if re.match(entry[0], command)]
     assert matches, f"README command exercised by no test: {command!r}; add it to EXERCISED_BY"
@@ -101,6 +101,7 @@ def test_every_entry_still_matches_a_readme_command():
         if not any(re.match(pattern, command) for command in readme_commands())
     ]
     assert unused == []
+    assert set(NOT_OURS) <= set(readme_commands())
 
 
 def make_dry_run(target: str) -> str:

@@ -54,14 +54,14 @@ def value_texts(texts: dict[str, tuple[str, str]]) -> list[model.ValueMapping]:
 UP_DOWN = value_texts({"1": ("UP", "green"), "0": ("DOWN", "red")})
 
 
-def service_variable() -> dash.QueryVariable:
+def all_or_some_variable(name: str, label: str, query: str) -> dash.QueryVariable:
+    """A multi-value `label_values` variable whose "All" is the regex `.+`, not a long list."""
     return (
-        dash.QueryVariable("service")
-        .label("Service")
+        dash.QueryVariable(name)
+        .label(label)
         .datasource(DATASOURCE)
-        .query({"query": "label_values(probe_service_info, service)", "refId": "services"})
+        .query({"query": query, "refId": name})
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(model.VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
         .all_value(".+")
@@ -69,17 +69,15 @@ def service_variable() -> dash.QueryVariable:
     )
 
 
+def service_variable() -> dash.QueryVariable:
+    return all_or_some_variable(
+        "service", "Service", "label_values(probe_service_info, service)"
+    ).sort(model.VariableSort.ALPHABETICAL_ASC)
+
+
 def instance_variable() -> dash.QueryVariable:
-    return (
-        dash.QueryVariable("instance")
-        .label("Exporter")
-        .datasource(DATASOURCE)
-        .query({"query": f'label_values(up{{job="{EXPORTER_JOB}"}}, instance)', "refId": "x"})
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .multi(True)
-        .include_all(True)
-        .all_value(".+")
-        .current(model.VariableOption(selected=True, text=["All"], value=["$__all"]))
+    return all_or_some_variable(
+        "instance", "Exporter", f'label_values(up{{job="{EXPORTER_JOB}"}}, instance)'
     )
 
 

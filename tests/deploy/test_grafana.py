@@ -45,8 +45,9 @@ def test_check_mode_reports_a_hand_edited_dashboard(tmp_path, monkeypatch, capsy
 
 
 def test_every_query_uses_the_provisioned_datasource():
-    uid = provisioned_datasource()["uid"]
-    assert provisioned_datasource()["type"] == "prometheus"
+    datasource = provisioned_datasource()
+    uid = datasource["uid"]
+    assert datasource["type"] == "prometheus"
     for name, board in committed().items():
         for panel in board["panels"]:
             if panel["type"] == "row":
