@@ -1,19 +1,26 @@
 """The services file: YAML in, frozen dataclasses out, or every problem at once with its YAML path.
 
 The file is a user-facing contract, so validation is strict (unknown keys are errors) and every
-message names where the problem is: `services[1].job.poll_url: must contain {id}`.
+message names where the problem is: `services[1].job.poll_url: must contain {id}`. Whatever is
+accepted here runs: every value is bounded (durations at most a day, ports 1-65535, …) and URLs,
+headers and JSON bodies are checked by the same rules the HTTP client applies when it sends them.
 """
 
+import ipaddress
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
-import yaml
+import httpx
 
-from exporter.durations import parse_duration
+from exporter.durations import format_duration, parse_duration
+from exporter.shown import shown
+from exporter.yaml_loader import MAX_BYTES, EnvRef, YAMLLoadError, join_path, load_yaml
 
 KINDS: Final = ("http", "async_job", "sse")
 METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -25,9 +32,16 @@ DEFAULT_STATUS: Final[Mapping[str, frozenset[int]]] = {
     "async_job": frozenset({202}),
     "sse": frozenset({200}),
 }
+MAX_DURATION: Final = 86_400.0
+"""No duration in the file may be longer than a day (or 0s, or negative)."""
+MAX_ATTEMPTS: Final = 10
+MAX_BODY_BYTES: Final = 64 << 20
+MAX_URL_LENGTH: Final = 8192
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
-_LIST_INDEX = re.compile(r"\.(\d+)(?=\.|\[|$)")
+_URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?$")
 
 
 class ConfigError(Exception):
@@ -109,20 +123,6 @@ class Config:
         return tuple(service for service in self.services if service.enabled)
 
 
-@dataclass(frozen=True)
-class EnvRef:
-    """A `!env NAME` scalar, resolved (or reported unset) where its YAML path is known."""
-
-    name: str
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader plus the `!env` tag; secrets never sit in the file itself."""
-
-
-_Loader.add_constructor("!env", lambda loader, node: EnvRef(loader.construct_scalar(node)))
-
-
 _MISSING: Final = object()
 
 
@@ -147,7 +147,7 @@ class _Reader:
             return {}
         for key in value:
             if allowed is not None and key not in allowed:
-                self.error(_join(path, key), f"unknown key (allowed: {', '.join(allowed)})")
+                self.error(join_path(path, key), f"unknown key (allowed: {', '.join(allowed)})")
         return value
 
     def value(
@@ -159,7 +159,7 @@ class _Reader:
         default: Any = _MISSING,
     ) -> Any:
         """`convert(data[key])`, or `default`; a ValueError from `convert` becomes an error."""
-        where = _join(path, key)
+        where = join_path(path, key)
         raw = data.get(key, _MISSING)
         if raw is _MISSING or raw is None:
             if default is _MISSING:
@@ -176,16 +176,17 @@ class _Reader:
         if isinstance(raw, EnvRef):
             if raw.name not in self.environ:
                 raise ValueError(f"environment variable {raw.name} is not set")
-            return self.environ[raw.name]
+            value = self.environ[raw.name]
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"environment variable {raw.name} is not UTF-8 text") from None
+            return value
         if isinstance(raw, dict):
-            return {key: self.resolve(item, f"{path}.{key}") for key, item in raw.items()}
+            return {key: self.resolve(item, join_path(path, key)) for key, item in raw.items()}
         if isinstance(raw, list):
-            return [self.resolve(item, f"{path}[{index}]") for index, item in enumerate(raw)]
+            return [self.resolve(item, join_path(path, index)) for index, item in enumerate(raw)]
         return raw
-
-
-def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
 
 
 def _type_name(value: Any) -> str:
@@ -211,20 +212,25 @@ def _non_empty_string(value: Any) -> str:
 
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
+        raise ValueError(f"must be true or false, got {shown(value)}")
     return value
 
 
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"must be a whole number >= 1, got {value!r}")
-    return value
+def _whole_number(low: int, high: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}, got {shown(value)}")
+        return value
+
+    return convert
 
 
 def _duration(value: Any) -> float:
     seconds = parse_duration(_string(value))
     if seconds <= 0:
         raise ValueError("must be longer than 0s")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"must be at most {format_duration(MAX_DURATION)}")
     return seconds
 
 
@@ -236,24 +242,79 @@ def _service_id(value: Any) -> str:
 
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
-        if value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, got {value!r}")
+        if not isinstance(value, str) or value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {shown(value)}")
         return value
 
     return convert
 
 
 def _url(value: Any) -> str:
+    """An absolute http(s) URL with a host and a port in range, that httpx will send as is."""
     url = _string(value)
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise ValueError(f"must be an absolute http:// or https:// URL, got {url!r}")
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+    if forbidden := _URL_FORBIDDEN.search(url):
+        raise ValueError(
+            f"must not contain spaces or control characters ({forbidden[0]!r} at position "
+            f"{forbidden.start()})"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not url[len(parts.scheme) :].startswith("://"):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("has no host")
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        try:
+            ipaddress.IPv6Address(parts.hostname)
+        except ValueError:
+            raise ValueError(f"has an invalid IPv6 address: {shown(parts.hostname)}") from None
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port is not None and not 1 <= port <= 65535:
+        given = parts.netloc.rpartition("]")[2].rpartition(":")[2]
+        raise ValueError(f"must have a port from 1 to 65535, got {shown(given)}")
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
     return url
+
+
+def _poll_url(value: Any) -> str:
+    url = _string(value)
+    if "{id}" not in url:
+        raise ValueError("must contain {id}")
+    _url(url.replace("{id}", "0"))
+    return url
+
+
+def _header_value(value: Any) -> str:
+    if not _HEADER_VALUE.match(_string(value)):
+        raise ValueError(
+            "must be printable ASCII with no line breaks or surrounding spaces "
+            "(HTTP sends nothing else)"
+        )
+    return value
+
+
+def _json_body(value: Any) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"must be JSON data ({exc})") from None
+    return value
 
 
 def _regex(value: Any) -> re.Pattern[str]:
     try:
         return re.compile(_string(value))
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         raise ValueError(f"is not a valid regular expression: {exc}") from None
 
 
@@ -264,7 +325,7 @@ def _status(value: Any) -> frozenset[int]:
         return frozenset({value})
     match = _STATUS_CLASS.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f'must be a status code or a class like "2xx", got {value!r}')
+        raise ValueError(f'must be a status code or a class like "2xx", got {shown(value)}')
     first = int(match.group(1)) * 100
     return frozenset(range(first, first + 100))
 
@@ -319,7 +380,7 @@ class _ServiceReader:
         "timeout": (_duration, 10.0),
         "latency_objective": (_duration, 2.0),
         "follow_redirects": (_boolean, True),
-        "max_body_bytes": (_positive_int, 1 << 20),
+        "max_body_bytes": (_whole_number(1, MAX_BODY_BYTES), 1 << 20),
         "reuse_connection": (_boolean, False),
     }
 
@@ -345,7 +406,7 @@ class _ServiceReader:
         interval = self.setting(data, path, "interval")
         timeout = self.setting(data, path, "timeout")
         if timeout > interval and "timeout" in data:
-            r.error(_join(path, "timeout"), "must not be longer than the interval")
+            r.error(join_path(path, "timeout"), "must not be longer than the interval")
         timeout = min(timeout, interval)  # an inherited timeout is capped at the interval
         service = ServiceConfig(
             id=service_id or "",
@@ -357,7 +418,7 @@ class _ServiceReader:
             kind=kind,
             method=r.value(data, path, "method", _choice(METHODS), "GET"),
             headers=self.headers(data, path),
-            json=r.value(data, path, "json", lambda value: value, None),
+            json=r.value(data, path, "json", _json_body, None),
             follow_redirects=self.setting(data, path, "follow_redirects"),
             interval=interval,
             timeout=timeout,
@@ -365,8 +426,8 @@ class _ServiceReader:
             max_body_bytes=self.setting(data, path, "max_body_bytes"),
             reuse_connection=self.setting(data, path, "reuse_connection"),
             retries=self.retries(data.get("retries"), path, self.default_retries),
-            expect=self.expect(data.get("expect"), _join(path, "expect"), kind),
-            job=self.job(data.get("job"), _join(path, "job"), kind, interval),
+            expect=self.expect(data.get("expect"), join_path(path, "expect"), kind),
+            job=self.job(data.get("job"), join_path(path, "job"), kind, interval),
         )
         return service if len(r.errors) == errors_before else None
 
@@ -376,19 +437,24 @@ class _ServiceReader:
         return self.reader.value(data, path, key, convert, self.defaults[key])
 
     def headers(self, data: dict[str, Any], path: str) -> tuple[tuple[str, str], ...]:
-        where = _join(path, "headers")
+        where = join_path(path, "headers")
         raw = self.reader.mapping(data.get("headers"), where)
+        for name in raw:
+            if not _HEADER_NAME.match(str(name)):
+                self.reader.error(join_path(where, name), "is not a valid HTTP header name")
         return tuple(
             (str(name), value)
             for name in raw
-            if (value := self.reader.value(raw, where, name, _string)) is not None
+            if (value := self.reader.value(raw, where, name, _header_value)) is not None
         )
 
     def retries(self, raw: Any, path: str, fallback: Retries) -> Retries:
-        where = _join(path, "retries")
+        where = join_path(path, "retries")
         data = self.reader.mapping(raw, where, ("attempts", "backoff"))
         return Retries(
-            attempts=self.reader.value(data, where, "attempts", _positive_int, fallback.attempts),
+            attempts=self.reader.value(
+                data, where, "attempts", _whole_number(1, MAX_ATTEMPTS), fallback.attempts
+            ),
             backoff=self.reader.value(data, where, "backoff", _duration, fallback.backoff),
         )
 
@@ -396,7 +462,7 @@ class _ServiceReader:
         r = self.reader
         data = r.mapping(raw, path, self.EXPECT_KEYS)
         if "event" in data and kind != "sse":
-            r.error(_join(path, "event"), "only applies to kind sse")
+            r.error(join_path(path, "event"), "only applies to kind sse")
         status = DEFAULT_STATUS.get(kind, DEFAULT_STATUS["http"])
         if "status" in data:
             codes = self.items(data, path, "status", _status)
@@ -405,8 +471,8 @@ class _ServiceReader:
             status=status,
             body_contains=tuple(self.items(data, path, "body_contains", _string)),
             body_regex=r.value(data, path, "body_regex", _regex, None),
-            json=self.json_expectations(data.get("json"), _join(path, "json")),
-            headers=self.header_expectations(data.get("headers"), _join(path, "headers")),
+            json=self.json_expectations(data.get("json"), join_path(path, "json")),
+            headers=self.header_expectations(data.get("headers"), join_path(path, "headers")),
             event=r.value(data, path, "event", _non_empty_string, None),
         )
 
@@ -420,37 +486,37 @@ class _ServiceReader:
             r.error(path, "is required for kind async_job")
             return None
         data = r.mapping(raw, path, self.JOB_KEYS)
-        poll_url = r.value(data, path, "poll_url", _url)
-        if poll_url is not None and "{id}" not in poll_url:
-            r.error(_join(path, "poll_url"), "must contain {id}")
         deadline = r.value(data, path, "deadline", _duration, min(15.0, interval))
         if deadline > interval:
-            r.error(_join(path, "deadline"), "must not be longer than the service's interval")
+            r.error(join_path(path, "deadline"), "must not be longer than the service's interval")
+        poll_interval = r.value(data, path, "poll_interval", _duration, 1.0)
+        if poll_interval > deadline and "poll_interval" in data:
+            r.error(join_path(path, "poll_interval"), "must not be longer than the deadline")
         return JobConfig(
-            poll_url=poll_url or "",
+            poll_url=r.value(data, path, "poll_url", _poll_url) or "",
             id_field=r.value(data, path, "id_field", _non_empty_string, "task_id"),
             state_field=r.value(data, path, "state_field", _non_empty_string, "state"),
             success=tuple(self.items(data, path, "success", _non_empty_string)) or ("SUCCESS",),
             failure=tuple(self.items(data, path, "failure", _non_empty_string))
             or ("FAILURE", "REVOKED"),
-            poll_interval=r.value(data, path, "poll_interval", _duration, 1.0),
+            poll_interval=min(poll_interval, deadline),
             deadline=deadline,
-            expect_json=self.json_expectations(data.get("expect_json"), _join(path, "expect_json")),
+            expect_json=self.json_expectations(
+                data.get("expect_json"), join_path(path, "expect_json")
+            ),
         )
 
     def items(self, data: dict[str, Any], path: str, key: str, convert: Callable) -> list[Any]:
         """A list under `key`, each item converted with its own `[i]` path on error."""
-        where = _join(path, key)
+        where = join_path(path, key)
         raw = data.get(key)
         if raw is None:
             return []
         if not isinstance(raw, list):
             self.reader.error(where, f"must be a list, got {_type_name(raw)}")
             return []
-        values = (
-            self.reader.value({index: item}, where, index, convert)
-            for index, item in enumerate(raw)
-        )
+        by_index = dict(enumerate(raw))
+        values = (self.reader.value(by_index, where, index, convert) for index in by_index)
         return [value for value in values if value is not None]
 
     def json_expectations(self, raw: Any, path: str) -> tuple[tuple[str, Any], ...]:
@@ -468,23 +534,14 @@ class _ServiceReader:
         )
 
 
-def _fix_index_paths(errors: list[str]) -> list[str]:
-    """`status.0: …` → `status[0]: …`: list items read through `_join` get bracket indexes."""
-    fixed = []
-    for error in errors:
-        path, _, message = error.partition(": ")
-        fixed.append(_LIST_INDEX.sub(r"[\1]", path) + ": " + message)
-    return fixed
-
-
 def parse_config(
-    text: str, source: str = "<config>", environ: Mapping[str, str] | None = None
+    text: bytes | str, source: str = "<config>", environ: Mapping[str, str] | None = None
 ) -> Config:
     """Parse and validate a services file; ConfigError lists every problem at once."""
     try:
-        document = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(source, [f"(yaml): {exc}".replace("\n", " ")]) from None
+        document = load_yaml(text)
+    except YAMLLoadError as exc:
+        raise ConfigError(source, exc.errors) from None
     if not isinstance(document, dict):
         raise ConfigError(source, ["(top level): must be a mapping with a `services` list"])
     reader = _Reader(os.environ if environ is None else environ)
@@ -509,14 +566,15 @@ def parse_config(
         if service is not None:
             services.append(service)
     if reader.errors:
-        raise ConfigError(source, _fix_index_paths(reader.errors))
+        raise ConfigError(source, reader.errors)
     return Config(services=tuple(services))
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the services file at `path`."""
+    """Read and validate the services file at `path` (reading at most one byte past the limit)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
-    return parse_config(text, str(path), environ)
+    return parse_config(data, str(path), environ)

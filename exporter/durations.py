@@ -2,19 +2,43 @@
 
 import re
 
-_UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+from exporter.shown import shown
+
+_MILLISECONDS = {
+    "y": 365 * 86_400_000,
+    "w": 7 * 86_400_000,
+    "d": 86_400_000,
+    "h": 3_600_000,
+    "m": 60_000,
+    "s": 1000,
+    "ms": 1,
+}
 _DURATION = re.compile(
-    r"^(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?"
-    r"(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?$"
+    r"(?:(?P<y>[0-9]+)y)?(?:(?P<w>[0-9]+)w)?(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?"
+    r"(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?(?:(?P<ms>[0-9]+)ms)?"
 )
+_MAX_LENGTH = 64
+"""Long enough for any real duration, short enough that the seconds always fit a float."""
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in `text`; ValueError when it is not a Prometheus duration."""
-    match = _DURATION.match(text)
+    """Seconds in `text`; ValueError when it is not a Prometheus duration.
+
+    Only ASCII digits count (`int()` would also take Arabic-Indic or fullwidth ones), and the sum
+    is taken in whole milliseconds, so no input can overflow a float.
+    """
+    quoted = shown(text)
+    if len(text) > _MAX_LENGTH:
+        raise ValueError(f"{quoted} is too long for a duration")
+    if any(char.isdigit() and not char.isascii() for char in text):
+        raise ValueError(f"{quoted} has non-ASCII digits; write durations with 0-9")
+    match = _DURATION.fullmatch(text)
     if not text or match is None:
-        raise ValueError(f"{text!r} is not a duration like 30s, 2m or 1h30m")
-    return sum(int(value) * _UNITS[unit] for unit, value in match.groupdict().items() if value)
+        raise ValueError(f"{quoted} is not a duration like 30s, 2m or 1h30m")
+    milliseconds = sum(
+        int(value) * _MILLISECONDS[unit] for unit, value in match.groupdict().items() if value
+    )
+    return milliseconds / 1000
 
 
 def format_duration(seconds: float) -> str:
@@ -24,7 +48,7 @@ def format_duration(seconds: float) -> str:
     parts = []
     remaining = round(seconds)
     for unit in ("d", "h", "m", "s"):
-        count, remaining = divmod(remaining, _UNITS[unit])
+        count, remaining = divmod(remaining, _MILLISECONDS[unit] // 1000)
         if count:
             parts.append(f"{int(count)}{unit}")
     return "".join(parts) or "0s"

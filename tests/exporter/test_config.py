@@ -127,13 +127,13 @@ INVALID = [
     (
         "services: [{id: a, url: 'http://x/', retries: {attempts: 0}}]",
         "services[0].retries.attempts",
-        ">= 1",
+        "from 1 to 10",
     ),
     ("defaults: {timeout: forever}\nservices: []", "defaults.timeout", "duration"),
     ("defaults: {colour: red}\nservices: []", "defaults.colour", "unknown key"),
     ("services: {a: 1}", "services", "must be a list"),
     ("- just a list", "(top level)", "must be a mapping"),
-    ("services: [{id: a, url: 'http://x/'", "(yaml)", ""),
+    ("services: [{id: a, url: 'http://x/'", "line 2, column 1", "expected ',' or '}'"),
 ]
 
 
