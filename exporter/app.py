@@ -40,7 +40,7 @@ async def _exporter_lifetime(app: web.Application) -> AsyncIterator[None]:
     exporter = app[EXPORTER]
     await exporter.start()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, exporter.reload)
+    loop.add_signal_handler(signal.SIGHUP, exporter.reload_soon)
     try:
         yield
     finally:
@@ -71,9 +71,13 @@ async def _ready(request: web.Request) -> web.Response:
 
 
 async def _reload(request: web.Request) -> web.Response:
-    error = request.app[EXPORTER].reload()
+    """Prometheus' lifecycle convention: refused unless enabled; a bad file is the client's 400."""
+    exporter = request.app[EXPORTER]
+    if not exporter.settings.enable_lifecycle:
+        return web.Response(status=403, text="Lifecycle API is not enabled.\n")
+    error = await exporter.reload()
     if error is not None:
-        return web.Response(status=500, text=f"failed to reload config: {error}\n")
+        return web.Response(status=400, text=f"failed to reload config: {error}\n")
     return web.Response(text="Config reloaded.\n")
 
 

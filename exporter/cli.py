@@ -46,6 +46,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="address to serve /metrics on, host:port (default %(default)s)",
     )
     add(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="accept POST /-/reload (SIGHUP reloads either way)",
+    )
+    add(
         "--checks.max-concurrent",
         dest="max_concurrent",
         type=int,
@@ -74,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(results))
         return 0 if all(result.success for _, result in results) else 1
     host, port = split_address(args.listen_address)
-    exporter = Exporter(config, Settings(Path(args.config_file), args.max_concurrent))
+    settings = Settings(Path(args.config_file), args.max_concurrent, args.enable_lifecycle)
+    exporter = Exporter(config, settings)
     event(log, logging.INFO, "listening", address=args.listen_address, config=args.config_file)
     web.run_app(create_app(exporter), host=host, port=port, print=None, access_log=None)
     return 0

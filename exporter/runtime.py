@@ -1,9 +1,11 @@
 """The running exporter: its config, results, scheduler and metrics registry, and config reload."""
 
+import asyncio
 import logging
 import ssl
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,10 @@ log = logging.getLogger("exporter")
 class Settings:
     config_file: Path
     max_concurrent_checks: int = 512
+    enable_lifecycle: bool = False
+    """Whether `POST /-/reload` may reload (as Prometheus' `--web.enable-lifecycle`)."""
+    reload_timeout: float = 30.0
+    """Seconds a reload may spend reading the file; the largest file allowed takes a few."""
 
 
 class Exporter:
@@ -51,6 +57,10 @@ class Exporter:
         self.scheduler_metrics = SchedulerMetrics(self.registry)
         self.scheduler: Scheduler | None = None
         self._ready = False
+        # One reader thread: a file is parsed off the event loop, and one reload at a time.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="config-reader")
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[ConfigError | None]] = set()
 
     async def start(self) -> None:
         ctx = CheckContext(ssl_context=ssl.create_default_context())
@@ -62,20 +72,55 @@ class Exporter:
         event(log, logging.INFO, "exporter started", services=len(self.config.enabled))
 
     async def stop(self) -> None:
+        for task in self._reloads:
+            task.cancel()
+        await asyncio.gather(*self._reloads, return_exceptions=True)
+        self._reader.shutdown(wait=False, cancel_futures=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
 
-    def reload(self) -> ConfigError | None:
-        """Swap in the config file's current content; on any error keep the running config."""
+    def reload_soon(self) -> None:
+        """Reload in the background (on SIGHUP: a signal handler cannot wait for it)."""
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload(self) -> ConfigError | None:
+        """Swap in the config file's current content; on any error keep the running config.
+
+        The file is read and validated in a thread within `reload_timeout`, so the event loop
+        (checks, scrapes, health) never waits for it, whatever the file holds.
+        """
+        async with self._reload_lock:
+            try:
+                config = await self._read_config()
+            except ConfigError as exc:
+                return self._refuse(exc)
+            self._apply(config)
+            return None
+
+    async def _read_config(self) -> Config:
+        path = self.settings.config_file
+        read = asyncio.get_running_loop().run_in_executor(self._reader, load_config, path)
         try:
-            config = load_config(self.settings.config_file)
-        except ConfigError as exc:
-            self._reload_ok.set(0)
-            for error in exc.errors:
-                event(log, logging.ERROR, "invalid config", file=exc.source, error=error)
-            event(log, logging.ERROR, "reload failed, keeping the running config")
-            return exc
+            return await asyncio.wait_for(read, self.settings.reload_timeout)
+        except TimeoutError:
+            limit = self.settings.reload_timeout
+            raise ConfigError(str(path), [f"(file): not read within {limit:g}s"]) from None
+        except ConfigError:
+            raise
+        except Exception as exc:  # a loader bug is a refused reload, never a dead reload task
+            raise ConfigError(str(path), [f"(file): could not be read: {exc!r}"]) from None
+
+    def _refuse(self, exc: ConfigError) -> ConfigError:
+        self._reload_ok.set(0)
+        for error in exc.errors:
+            event(log, logging.ERROR, "invalid config", file=exc.source, error=error)
+        event(log, logging.ERROR, "reload failed, keeping the running config")
+        return exc
+
+    def _apply(self, config: Config) -> None:
         before = {service.id: service for service in self.config.enabled}
         after = {service.id: service for service in config.enabled}
         changed = [key for key in before.keys() & after.keys() if before[key] != after[key]]
@@ -91,7 +136,6 @@ class Exporter:
             removed=_names(before.keys() - after.keys()),
             changed=_names(changed),
         )
-        return None
 
     @property
     def ready(self) -> bool:

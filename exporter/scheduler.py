@@ -7,6 +7,7 @@ as it can and the overrun is counted.
 """
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Iterable
@@ -66,6 +67,7 @@ class Scheduler:
         for service_id, service in wanted.items():
             if service_id not in self._loops:
                 task = asyncio.create_task(self._run(service), name=f"check:{service_id}")
+                task.add_done_callback(functools.partial(self._loop_ended, service_id))
                 self._loops[service_id] = (service, task)
         self._metrics.services.set(len(self._loops))
 
@@ -81,6 +83,22 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._ctx.aclose()
+
+    def _loop_ended(self, service_id: str, task: asyncio.Task[None]) -> None:
+        """A loop only ends by cancellation; anything else is a bug, and must not pass silently.
+
+        The service is dropped from the running loops, so the next reload starts it again.
+        """
+        if task.cancelled() or task.exception() is None:
+            return
+        if self._loops.get(service_id, (None, None))[1] is task:
+            del self._loops[service_id]
+            self._metrics.services.set(len(self._loops))
+        log.error(
+            "service loop stopped by an internal error; reload to restart it",
+            exc_info=task.exception(),
+            extra={"fields": {"service": service_id}},
+        )
 
     async def _run(self, service: ServiceConfig) -> None:
         loop = asyncio.get_running_loop()

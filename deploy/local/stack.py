@@ -307,6 +307,7 @@ class Stack:
             str(self.services_file),
             "--web.listen-address",
             self.address("exporter"),
+            "--web.enable-lifecycle",  # loopback only: `curl -X POST …/-/reload` works locally
         ]
         return self._process("exporter", argv, "/-/healthy")
 

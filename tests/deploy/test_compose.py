@@ -117,6 +117,13 @@ def test_prometheus_and_alertmanager_run_with_the_local_stack_flags(resolved):
     )
 
 
+def test_the_exporter_in_compose_reloads_on_sighup_only(resolved):
+    """On the compose network anyone could POST /-/reload: the lifecycle API stays off there."""
+    command = resolved["services"]["exporter"]["command"]
+    assert command[0] == "status-exporter"
+    assert "--web.enable-lifecycle" not in command
+
+
 def version_of(command: list[str]) -> str:
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30)
     return re.search(r"\d+\.\d+", output.stdout + output.stderr)[0]

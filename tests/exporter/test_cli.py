@@ -95,7 +95,10 @@ async def test_serves_metrics_and_stops_cleanly_on_sigterm(sim_config, unused_tc
                 await asyncio.sleep(0.05)
             async with session.get(f"http://{address}/metrics") as response:
                 text = await response.text()
+            async with session.post(f"http://{address}/-/reload") as response:
+                reload = response.status, await response.text()
         assert 'probe_success{service="mcp"} 1.0' in text
+        assert reload == (403, "Lifecycle API is not enabled.\n")  # no --web.enable-lifecycle
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 10)

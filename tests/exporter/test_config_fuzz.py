@@ -72,6 +72,19 @@ def test_pure_python_parser_refuses_the_same_files(tmp_path, monkeypatch):
         assert all(LOCATED.match(error) for error in outcome.errors), outcome.errors
 
 
+@pytest.mark.parametrize("parser", ["_LibyamlLoader", "_PythonLoader"])
+def test_many_tiny_values_stop_at_the_node_limit(tmp_path, monkeypatch, parser):
+    """`0,` is a node in two bytes: the byte limit alone would let 4 million through. The real
+    limit (500,000) takes seconds to reach, so this test lowers it."""
+    monkeypatch.setattr(yaml_loader, "_Loader", getattr(yaml_loader, parser))
+    monkeypatch.setattr(yaml_loader, "MAX_NODES", 1000)
+    content = b"services:\n  - {id: a, url: 'http://x/', json: [" + b"0," * 2000 + b"]}\n"
+    outcome, _ = load(tmp_path, content)
+    assert isinstance(outcome, ConfigError)
+    (error,) = outcome.errors
+    assert error.startswith("services[0].json[990]: the file has more than 1000 keys and values")
+
+
 def test_random_mutations_of_the_shipped_file_load_or_fail_with_a_location(tmp_path):
     slowest = 0.0
     refused = 0

@@ -1,7 +1,9 @@
 """The running exporter over HTTP: readiness, metrics, reload (HTTP and SIGHUP), isolation."""
 
 import asyncio
+import itertools
 import json
+import logging
 import os
 import signal
 import time
@@ -9,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from exporter import runtime
 from exporter.app import create_app
-from exporter.config import load_config
+from exporter.config import ServiceConfig, load_config
 from exporter.runtime import Exporter, Settings
+from exporter.scheduler import Scheduler
 from simulation import services_yaml
+from tests.exporter.config_corpus import HOSTILE
 
 
 async def eventually(condition, timeout=5.0, interval=0.02):
@@ -44,12 +49,25 @@ def config_file(tmp_path, base_url):
 
 @pytest.fixture
 def make_exporter(aiohttp_client, config_file):
-    async def make(max_concurrent=64):
-        exporter = Exporter(load_config(config_file), Settings(config_file, max_concurrent))
+    async def make(max_concurrent=64, **settings):
+        settings = {"enable_lifecycle": True, **settings}
+        exporter = Exporter(
+            load_config(config_file), Settings(config_file, max_concurrent, **settings)
+        )
         client = await aiohttp_client(create_app(exporter))
         return exporter, client
 
     return make
+
+
+def reload_successful(exporter) -> float | None:
+    return exporter.registry.get_sample_value("status_exporter_config_last_reload_successful")
+
+
+def write_slow_file(path: Path, megabytes: int = 2) -> None:
+    """A file that takes about a second to parse (one long JSON body), refused at the end."""
+    items = ", ".join(['"lorem ipsum dolor"'] * (megabytes * 1024 * 1024 // 21))
+    path.write_text(f"services:\n  - id: a\n    url: http://x/\n    json: [{items}]\n    x: 1\n")
 
 
 def success(exporter, service):
@@ -135,7 +153,7 @@ async def test_bad_file_keeps_the_running_config(make_exporter, config_file, cap
     good = exporter.config
     config_file.write_text("services:\n  - {id: Bad, url: 'ftp://x/'}\n")
     response = await client.post("/-/reload")
-    assert response.status == 500
+    assert response.status == 400
     text = await response.text()
     assert "services[0].id" in text
     assert "services[0].url" in text
@@ -153,6 +171,104 @@ async def test_bad_file_keeps_the_running_config(make_exporter, config_file, cap
 async def test_reload_only_accepts_post(make_exporter):
     _, client = await make_exporter()
     assert (await client.get("/-/reload")).status == 405
+
+
+async def test_http_reload_needs_the_lifecycle_flag_and_sighup_does_not(
+    make_exporter, config_file, base_url
+):
+    exporter, client = await make_exporter(enable_lifecycle=False)
+    write_config(config_file, base_url, tweak=lambda doc: doc["services"].pop())
+    response = await client.post("/-/reload")
+    assert response.status == 403
+    assert await response.text() == "Lifecycle API is not enabled.\n"
+    assert "export-server" in exporter.scheduler.loops
+    os.kill(os.getpid(), signal.SIGHUP)
+    await eventually(lambda: "export-server" not in exporter.scheduler.loops)
+
+
+RELOADED_HOSTILE = [
+    case
+    for case in HOSTILE
+    if case.name
+    in ("UTF-16 with BOM", "500-deep flow nesting", "5000-digit integer", "alias bomb", "port -1")
+]
+
+
+@pytest.mark.parametrize("case", RELOADED_HOSTILE, ids=[case.name for case in RELOADED_HOSTILE])
+async def test_hostile_file_is_a_400_naming_where_and_the_running_config_stays(
+    make_exporter, config_file, caplog, case
+):
+    exporter, client = await make_exporter()
+    good = exporter.config
+    config_file.write_bytes(case.content)
+    response = await client.post("/-/reload")
+    assert response.status == 400
+    body = await response.text()
+    assert f"\n{case.where}" in body
+    assert case.message in body
+    assert exporter.config is good
+    assert reload_successful(exporter) == 0
+    assert (await client.get("/-/healthy")).status == 200
+    logged = [getattr(record, "fields", {}).get("error", "") for record in caplog.records]
+    assert any(error.startswith(case.where) for error in logged)
+    assert not [record for record in caplog.records if record.exc_info]  # no traceback
+
+
+async def test_a_file_is_parsed_off_the_event_loop(make_exporter, config_file):
+    """/-/healthy keeps answering while a file that takes about a second to parse is read; had
+    the parse run on the event loop, one gap between answers would span all of it."""
+    _, client = await make_exporter()
+    write_slow_file(config_file)
+    started = time.monotonic()
+    reload = asyncio.create_task(client.post("/-/reload"))
+    answers = [started]
+    while not reload.done():
+        assert (await client.get("/-/healthy")).status == 200
+        answers.append(time.monotonic())
+    reload_seconds = time.monotonic() - started
+    assert (await reload).status == 400
+    longest_gap = max(b - a for a, b in itertools.pairwise(answers))
+    assert len(answers) > 3
+    assert longest_gap < reload_seconds / 2, (longest_gap, reload_seconds)
+
+
+async def test_a_reload_that_takes_longer_than_its_budget_is_refused(make_exporter, config_file):
+    exporter, client = await make_exporter(reload_timeout=0.01)
+    good = exporter.config
+    write_slow_file(config_file)
+    response = await client.post("/-/reload")
+    assert response.status == 400
+    assert "(file): not read within 0.01s" in await response.text()
+    assert exporter.config is good
+    assert reload_successful(exporter) == 0
+
+
+async def test_a_loader_bug_is_a_refused_reload_not_a_500(make_exporter, monkeypatch, caplog):
+    def broken_loader(path):
+        raise RuntimeError("bug")
+
+    exporter, client = await make_exporter()
+    monkeypatch.setattr(runtime, "load_config", broken_loader)
+    response = await client.post("/-/reload")
+    assert response.status == 400
+    assert "(file): could not be read: RuntimeError('bug')" in await response.text()
+    assert reload_successful(exporter) == 0
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+async def test_a_loop_that_dies_is_logged_and_restarted_by_the_next_reload(make_exporter, caplog):
+    exporter, _ = await make_exporter()
+    scheduler: Scheduler = exporter.scheduler
+    # Only a bug can end a loop: an interval no valid file can hold stands in for one.
+    broken = ServiceConfig(id="broken", url="http://127.0.0.1/", interval=10**400)
+    scheduler.apply([*exporter.config.enabled, broken])
+    await eventually(lambda: "broken" not in scheduler.loops)
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage().startswith("service loop stopped by an internal error")
+    assert record.fields == {"service": "broken"}
+    assert record.exc_info[0] is OverflowError
+    scheduler.apply([*exporter.config.enabled, broken])
+    assert "broken" in scheduler.loops  # started again
 
 
 async def test_sighup_reloads_the_config_file(make_exporter, config_file, base_url):
