@@ -6,6 +6,7 @@ user (created by Debian's package) and the data directory is handed to it.
 
 import contextlib
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "statuspage"
+SHARED_HOME = Path("/var/lib/sefaria-status")
+"""Where root keeps clusters whose own directory the postgres user cannot reach."""
 
 
 def postgres_bin(name: str) -> str:
@@ -32,6 +35,49 @@ def postgres_bin(name: str) -> str:
 def _version(path: str) -> int:
     part = Path(path).parts[4]
     return int(part) if part.isdigit() else 0
+
+
+def reachable_datadir(wanted: Path, shared_home: Path = SHARED_HOME) -> Path:
+    """Where to keep the persistent cluster meant for `wanted`: `wanted`, unless PostgreSQL
+    could not reach it.
+
+    As root, PostgreSQL runs as the postgres user, which cannot pass a 0700 directory on the way
+    to a checkout under /root or a `mktemp -d`. The cluster then lives in `shared_home` (0755),
+    in a directory named after `wanted`'s path, and `wanted` becomes a symbolic link to it: the
+    next run, and anyone looking in `.local/`, find the data through it.
+    """
+    if wanted.is_symlink():
+        return wanted.resolve()
+    if os.geteuid() != 0 or _postgres_can_reach(wanted.parent):
+        return wanted
+    if wanted.exists():
+        if any(wanted.iterdir()):
+            raise RuntimeError(
+                f"{wanted} holds data the postgres user cannot reach: move it away, or make "
+                "its parent directories readable by others (chmod o+x)"
+            )
+        wanted.rmdir()  # left empty by a run that failed here before
+    target = shared_home / hashlib.sha256(str(wanted).encode()).hexdigest()[:16] / wanted.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for directory in (shared_home, target.parent):
+        directory.chmod(0o755)
+    wanted.symlink_to(target, target_is_directory=True)
+    return target
+
+
+def _postgres_can_reach(directory: Path) -> bool:
+    check = ["runuser", "-u", "postgres", "--", "test", "-x", str(directory)]
+    return subprocess.run(check, cwd="/", capture_output=True, check=False).returncode == 0
+
+
+def _reason(output: str) -> str:
+    """The line of a failed command's output (or server log) that says why."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for marker in ("FATAL", "error", "could not"):
+        found = next((line for line in lines if marker in line), None)
+        if found is not None:
+            return found
+    return lines[-1] if lines else "no output"
 
 
 @dataclass
@@ -136,7 +182,8 @@ class PostgresCluster:
         )
         if result.returncode != 0:
             log = self.log_path.read_text()[-2000:] if self.log_path.exists() else ""
+            output = f"{result.stdout}{result.stderr}"
             raise RuntimeError(
-                f"{Path(argv[0]).name} failed after {time.monotonic() - started:.1f}s:\n"
-                f"{result.stdout}{result.stderr}{log}"
+                f"{Path(argv[0]).name} failed after {time.monotonic() - started:.1f}s: "
+                f"{_reason(output + log)} (log: {self.log_path})\n{output}{log}"
             )

@@ -15,14 +15,16 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
-from postgres import PostgresCluster
+from postgres import SHARED_HOME, PostgresCluster, reachable_datadir
 from stack import REPO, Process, Stack, Timings
 
 from simulation import services_yaml
@@ -47,12 +49,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def step(title: str, action: Callable[[], object]) -> None:
+T = TypeVar("T")
+
+
+class SetupFailed(Exception):
+    """A set-up step failed; the message is the one line that says which and why."""
+
+
+def step(title: str, action: Callable[[], T]) -> T:
     """Run one set-up step, showing what it is and how long it took."""
     print(f"  {title} …", end="", flush=True)
     started = time.monotonic()
-    action()
+    try:
+        result = action()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        print(" failed", flush=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SetupFailed(f"{title}: {reason}") from exc
     print(f" done ({time.monotonic() - started:.1f} s)", flush=True)
+    return result
+
+
+def start_postgres(data: Path, port: int, shared_home: Path = SHARED_HOME) -> PostgresCluster:
+    """`make run`'s own cluster, kept between runs, started, with the status page's database."""
+    cluster = PostgresCluster(reachable_datadir(data / "postgres", shared_home), port)
+    cluster.start()
+    created = cluster.datadir.with_name("postgres-database-created")
+    try:
+        if not created.exists():
+            cluster.create_database("statuspage")
+            created.touch()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
 
 
 def check_free(ports: dict[str, int]) -> None:
@@ -113,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     slack_url = os.environ.get("SLACK_WEBHOOK_URL", f"{url['statuspage']}/no-slack-configured")
     processes: list[Process] = []
     slack: LocalSlack | None = None
-    cluster = PostgresCluster(data / "postgres", ports["postgres"])
+    cluster: PostgresCluster | None = None
     if args.demo:
         services = data / "demo-services.yml"
         services.write_text(services_yaml(url["simulation"], "5s", "200ms"))
@@ -151,10 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             step(
                 "simulated Sefaria services", lambda: (simulation.start(), simulation.wait_ready())
             )
-        step("PostgreSQL", cluster.start)
-        if not (data / "postgres-database-created").exists():
-            step("status page database", lambda: cluster.create_database("statuspage"))
-            (data / "postgres-database-created").touch()
+        cluster = step("PostgreSQL", lambda: start_postgres(data, ports["postgres"]))
         step("exporter, Prometheus, Alertmanager", stack.start)
         statuspage = Process(
             "statuspage",
@@ -183,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         print("error: a component exited; see the logs above", file=sys.stderr)
         return 1
+    except SetupFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nStopping …")
         return 0
@@ -190,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         for process in reversed(processes):
             process.stop()
         stack.stop()
-        cluster.stop()
+        if cluster is not None:
+            cluster.stop()
         if slack is not None:
             slack.shutdown()
         print("Stopped. Data is kept in", data)

@@ -3,6 +3,8 @@ simulated service down and up with the commands it prints (page and Slack follow
 data, and stops cleanly on Ctrl-C."""
 
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from postgres import SUPERUSER, postgres_bin
+from run import start_postgres
 from stack import REPO, free_port
 
 RUN = [sys.executable, str(REPO / "deploy" / "local" / "run.py")]
@@ -109,3 +113,68 @@ def test_a_busy_port_is_named() -> None:
         )
     assert result.returncode == 1
     assert f"port in use: prometheus ({port})" in result.stderr
+
+
+def statuspage_database_answers(port: int) -> bool:
+    psql = [postgres_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", SUPERUSER]
+    query = [*psql, "-d", "statuspage", "-tAc", "SELECT 1"]
+    result = subprocess.run(query, capture_output=True, text=True, timeout=30, check=False)
+    return result.stdout.strip() == "1"
+
+
+def test_postgres_setup_works_from_a_checkout_the_postgres_user_cannot_reach() -> None:
+    """A checkout under a 0700 directory (/root, a mktemp -d). As root, as in CI, PostgreSQL runs
+    as the postgres user and keeps its data where that user can reach, linked from .local/."""
+    private = Path(tempfile.mkdtemp(prefix="sefaria-status-private-"))  # mode 0700
+    shared_home = Path(tempfile.mkdtemp(prefix="sefaria-status-shared-")) / "home"
+    shared_home.parent.chmod(0o755)
+    data = private / "checkout" / ".local"
+    data.mkdir(parents=True)
+    data.chmod(0o755)  # as run.py leaves it
+    port = free_port()
+    try:
+        cluster = start_postgres(data, port, shared_home)
+        try:
+            assert statuspage_database_answers(port)
+        finally:
+            cluster.stop()
+        if os.geteuid() == 0:
+            assert (data / "postgres").is_symlink()
+            assert cluster.datadir == (data / "postgres").resolve()
+            assert cluster.datadir.is_relative_to(shared_home)
+        else:
+            assert cluster.datadir == data / "postgres"
+        assert (data / "postgres" / "PG_VERSION").exists()
+        again = start_postgres(data, port, shared_home)  # the next `make run`: same data
+        try:
+            assert again.datadir == cluster.datadir
+            assert statuspage_database_answers(port)
+        finally:
+            again.stop()
+    finally:
+        shutil.rmtree(private)
+        shutil.rmtree(shared_home.parent)
+
+
+def test_a_failed_setup_step_prints_one_line_and_exits_1() -> None:
+    base = Path(tempfile.mkdtemp(prefix="sefaria-status-run-"))
+    base.chmod(0o755)
+    broken = base / "data" / "postgres"
+    broken.mkdir(parents=True)
+    (broken / "PG_VERSION").write_text("15\n")  # looks like a cluster, is none
+    ports = [f"--port.{name}={free_port()}" for name in NAMES[:5]]  # `make run` uses these
+    try:
+        result = subprocess.run(
+            [*RUN, "--data-dir", str(base / "data"), *ports],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    finally:
+        shutil.rmtree(base)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: PostgreSQL: pg_ctl failed after ")
+    assert "PostgreSQL … failed" in result.stdout
