@@ -214,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nStopping …")
         return 0
     finally:
+        # From here on, a second Ctrl-C (or SIGTERM) must not cut the clean stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("\nStopping …", flush=True)
         for process in reversed(processes):
             process.stop()
         stack.stop()

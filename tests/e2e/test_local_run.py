@@ -89,12 +89,15 @@ def test_demo_starts_everything_and_stops_cleanly_on_ctrl_c() -> None:
         assert get(f"http://127.0.0.1:{ports['alertmanager']}/-/ready")[0] == 200
         watch_an_outage_and_its_recovery(printed, output_path, process, ports["statuspage"])
         process.send_signal(signal.SIGINT)
+        wait_for_output(output_path, "Stopping …", process, timeout=10)
+        process.send_signal(signal.SIGINT)  # an impatient second Ctrl-C: the stop goes on
         assert process.wait(60) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert "Stopped. Data is kept in" in output_path.read_text()
+    assert "Traceback" not in output_path.read_text()
     assert (base / "data" / "postgres" / "PG_VERSION").exists()
     assert not (base / "data" / "postgres" / "postmaster.pid").exists()  # PostgreSQL stopped
 
