@@ -58,6 +58,11 @@ EXERCISED_BY: list[tuple[str, str, str]] = [
     ),
     (r"curl http://<exporter>:9115/-/healthy", "tests/exporter/test_exporter_app.py", "/-/healthy"),
     (r"kill -HUP <pid>", "tests/exporter/test_exporter_app.py", "signal.SIGHUP"),
+    (
+        r"curl -X POST http://127\.0\.0\.1:9115/-/reload$",
+        "tests/e2e/test_reload.py",
+        "test_the_local_stack_reloads_the_exporter_over_http",
+    ),
     (r"cp \.env\.example \.env$", "tests/deploy/test_compose.py", ".env.example"),
     (
         r"SLACK_WEBHOOK_URL=\S+ deploy/compose/init-secrets\.sh",

@@ -6,7 +6,9 @@
                                           services, with a local "Slack" printing each alert
 
 Data (PostgreSQL, Prometheus' TSDB, Alertmanager's silences) lives under `.local/` and is kept
-between runs. Ctrl-C stops everything cleanly.
+between runs (`.local/postgres` may link to where the postgres user can reach it, see
+postgres.reachable_datadir). Ctrl-C stops everything cleanly; a set-up step that fails prints one
+line and exits 1.
 """
 
 import argparse

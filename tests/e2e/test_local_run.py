@@ -180,4 +180,5 @@ def test_a_failed_setup_step_prints_one_line_and_exits_1() -> None:
     assert "Traceback" not in result.stdout + result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: PostgreSQL: pg_ctl failed after ")
+    assert "(log: " in line
     assert "PostgreSQL … failed" in result.stdout

@@ -12,6 +12,7 @@ import pytest
 from exporter import yaml_loader
 from exporter.config import Config, ConfigError, load_config
 from tests.exporter.config_corpus import HOSTILE, REPO, Hostile, mutations
+from tests.readme import README
 
 _KEY = r"""(?:[A-Za-z0-9_-]+|'(?:[^'\\]|\\.)*'…?|"(?:[^"\\]|\\.)*"…?)"""
 _YAML_PATH = rf"{_KEY}(?:\[\d+\]|\.{_KEY})*…?"
@@ -127,3 +128,19 @@ async def test_config_check_exits_1_with_a_location_and_no_traceback(tmp_path):
         assert "Traceback" not in stderr
         assert f"\n{case.where}" in stderr, (case.name, stderr)
         assert case.message in stderr
+
+
+def test_readme_shows_what_a_refused_file_prints(tmp_path, monkeypatch):
+    shown = re.search(r"refuses it with every problem.*?\n```\n(.*?)```", README.read_text(), re.S)
+    (tmp_path / "services.yml").write_text(
+        "services:\n"
+        "  - {id: a, url: 'http://127.0.0.1:99999/'}\n"
+        "  - id: b\n"
+        "    url: http://127.0.0.1/\n"
+        "    interval: \u0661\u0660s\n"
+        '    headers: {X-Token: "abc\\r\\n"}\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        load_config("services.yml", environ={})
+    assert str(refused.value) == shown[1].strip()
