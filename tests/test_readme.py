@@ -61,7 +61,7 @@ EXERCISED_BY: list[tuple[str, str, str]] = [
     (
         r"curl -X POST http://127\.0\.0\.1:9115/-/reload$",
         "tests/e2e/test_reload.py",
-        "test_the_local_stack_reloads_the_exporter_over_http",
+        "post_reload",
     ),
     (r"cp \.env\.example \.env$", "tests/deploy/test_compose.py", ".env.example"),
     (

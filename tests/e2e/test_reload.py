@@ -1,6 +1,7 @@
 """README's reload: SIGHUP to the exporter, Prometheus and Alertmanager (what
-`docker compose kill -s HUP exporter prometheus alertmanager` sends). A valid file is taken; a
-broken one is refused and the process keeps running with the config it had."""
+`docker compose kill -s HUP exporter prometheus alertmanager` sends), and the exporter's HTTP
+reload of the local stack. A valid file is taken; a broken one is refused and the process keeps
+running with the config it had."""
 
 import asyncio
 import re
@@ -40,6 +41,15 @@ async def hangup_and_wait(stack, names: list[str], predicate) -> dict[str, tuple
         await asyncio.sleep(0.2)
 
 
+def post_reload(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(f"{url}/-/reload", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
 async def test_sighup_reloads_valid_configs_and_refuses_broken_ones(stack):
     names = command_starting("docker compose kill -s HUP").split()[5:]
     assert names == ["exporter", "prometheus", "alertmanager"]
@@ -67,27 +77,15 @@ async def test_sighup_reloads_valid_configs_and_refuses_broken_ones(stack):
         await asyncio.to_thread(process.wait_ready, 5)
     await hangup_and_wait(stack, names, lambda name, s: s[0] == 1 and s[1] > refused[name][1])
 
-
-def post_reload(url: str) -> tuple[int, str]:
-    request = urllib.request.Request(f"{url}/-/reload", method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-async def test_the_local_stack_reloads_the_exporter_over_http(stack):
-    """`make run` starts the exporter with --web.enable-lifecycle (loopback only), so the
-    `curl -X POST …/-/reload` that services.yml mentions works; a bad file is a 400."""
+    # `make run` starts the exporter with --web.enable-lifecycle (loopback only), so the
+    # `curl -X POST …/-/reload` that services.yml mentions works; a bad file is a 400.
     reloaded = await asyncio.to_thread(post_reload, stack.url("exporter"))
     assert reloaded == (200, "Config reloaded.\n")
-    original = stack.services_file.read_text()
     stack.services_file.write_text("services: [{id: a, url: 'http://127.0.0.1:99999/'}]\n")
     try:
         status, body = await asyncio.to_thread(post_reload, stack.url("exporter"))
     finally:
-        stack.services_file.write_text(original)
+        stack.services_file.write_text(originals["exporter"])
     assert status == 400
     assert "services[0].url: must have a port from 1 to 65535" in body
-    assert reload_state(stack, "exporter")[0] == 0
+    assert (await asyncio.to_thread(reload_state, stack, "exporter"))[0] == 0
