@@ -15,7 +15,10 @@ import yaml
 
 from exporter.durations import parse_duration
 
-KINDS: Final = ("http", "async_job", "sse")
+KINDS: Final = ("http", "async_job", "sse", "mcp", "heartbeat")
+MCP_TRANSPORTS: Final = ("auto", "streamable_http", "sse")
+HEARTBEAT_EVALUATION_INTERVAL: Final = 15.0
+"""Seconds between evaluations of a heartbeat service's state (at most its interval)."""
 METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 EXISTS: Final = "exists"
 """In `expect.json`, this value means "the path is present, whatever its value"."""
@@ -28,6 +31,7 @@ DEFAULT_STATUS: Final[Mapping[str, frozenset[int]]] = {
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 _STATUS_CLASS = re.compile(r"^([1-5])xx$")
 _LIST_INDEX = re.compile(r"\.(\d+)(?=\.|\[|$)")
+_TOKEN = re.compile(r"^[\x21-\x7e]{16,}$")
 
 
 class ConfigError(Exception):
@@ -68,6 +72,19 @@ class JobConfig:
 
 
 @dataclass(frozen=True)
+class McpConfig:
+    transport: str = "auto"
+    expect_tools: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    grace: float
+    """Down when no report came for `interval + grace`."""
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     id: str
     url: str
@@ -88,6 +105,26 @@ class ServiceConfig:
     retries: Retries = Retries()
     expect: Expect = Expect()
     job: JobConfig | None = None
+    mcp: McpConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
+
+    @property
+    def check_interval(self) -> float:
+        """How often the scheduler runs the check.
+
+        A heartbeat's interval is the period of the job that reports to it; its state is
+        evaluated far more often, so that a missed report shows within seconds and its results
+        stay as fresh as any other service's.
+        """
+        if self.heartbeat is not None:
+            return min(self.interval, HEARTBEAT_EVALUATION_INTERVAL)
+        return self.interval
+
+    @property
+    def first_check_spread(self) -> float:
+        """The first check starts at a random point within this many seconds, so that polled
+        services do not all fire at once; evaluating a heartbeat costs no I/O: it starts at once."""
+        return 0.0 if self.heartbeat is not None else self.interval
 
     @property
     def budget(self) -> float:
@@ -228,6 +265,16 @@ def _duration(value: Any) -> float:
     return seconds
 
 
+def _duration_or_zero(value: Any) -> float:
+    return parse_duration(_string(value))
+
+
+def _token(value: Any) -> str:
+    if not _TOKEN.match(_string(value)):
+        raise ValueError("must be at least 16 visible ASCII characters (no spaces)")
+    return value
+
+
 def _service_id(value: Any) -> str:
     if not _ID.match(_string(value)):
         raise ValueError("must match [a-z0-9-]+ (lower case, digits, inner dashes)")
@@ -292,6 +339,9 @@ class _ServiceReader:
         "retries",
         "expect",
         "job",
+        "mcp",
+        "grace",
+        "token",
     )
     DEFAULT_KEYS = (
         "interval",
@@ -303,6 +353,26 @@ class _ServiceReader:
         "retries",
     )
     EXPECT_KEYS = ("status", "body_contains", "body_regex", "json", "headers", "event")
+    MCP_KEYS = ("transport", "expect_tools")
+    ONLY_FOR_KIND = {"job": "async_job", "mcp": "mcp", "grace": "heartbeat", "token": "heartbeat"}
+    NOT_FOR_KIND = {
+        # A heartbeat is pushed to the exporter: nothing is requested, so nothing to configure.
+        "heartbeat": (
+            "url",
+            "method",
+            "headers",
+            "json",
+            "follow_redirects",
+            "timeout",
+            "latency_objective",
+            "max_body_bytes",
+            "reuse_connection",
+            "retries",
+            "expect",
+        ),
+        # The MCP conversation is fixed by the protocol; its expectations live under `mcp`.
+        "mcp": ("method", "json", "expect"),
+    }
     JOB_KEYS = (
         "id_field",
         "poll_url",
@@ -342,6 +412,8 @@ class _ServiceReader:
             return None
         service_id = r.value(data, path, "id", _service_id)
         kind = r.value(data, path, "kind", _choice(KINDS), "http")
+        enabled = r.value(data, path, "enabled", _boolean, True)
+        self.kind_keys(data, path, kind)
         interval = self.setting(data, path, "interval")
         timeout = self.setting(data, path, "timeout")
         if timeout > interval and "timeout" in data:
@@ -349,11 +421,11 @@ class _ServiceReader:
         timeout = min(timeout, interval)  # an inherited timeout is capped at the interval
         service = ServiceConfig(
             id=service_id or "",
-            url=r.value(data, path, "url", _url) or "",
+            url="" if kind == "heartbeat" else r.value(data, path, "url", _url) or "",
             name=r.value(data, path, "name", _non_empty_string, service_id or ""),
             group=r.value(data, path, "group", _string, ""),
             public=r.value(data, path, "public", _boolean, True),
-            enabled=r.value(data, path, "enabled", _boolean, True),
+            enabled=enabled,
             kind=kind,
             method=r.value(data, path, "method", _choice(METHODS), "GET"),
             headers=self.headers(data, path),
@@ -367,8 +439,19 @@ class _ServiceReader:
             retries=self.retries(data.get("retries"), path, self.default_retries),
             expect=self.expect(data.get("expect"), _join(path, "expect"), kind),
             job=self.job(data.get("job"), _join(path, "job"), kind, interval),
+            mcp=self.mcp(data.get("mcp"), _join(path, "mcp"), kind),
+            heartbeat=self.heartbeat(data, path, kind, interval, enabled),
         )
         return service if len(r.errors) == errors_before else None
+
+    def kind_keys(self, data: dict[str, Any], path: str, kind: str) -> None:
+        """Keys that belong to other kinds are errors, not silently ignored settings."""
+        for key, owner in self.ONLY_FOR_KIND.items():
+            if key in data and kind != owner:
+                self.reader.error(_join(path, key), f"only applies to kind {owner}")
+        for key in self.NOT_FOR_KIND.get(kind, ()):
+            if key in data:
+                self.reader.error(_join(path, key), f"does not apply to kind {kind}")
 
     def setting(self, data: dict[str, Any], path: str, key: str) -> Any:
         """A key the service may set, else the file's `defaults`, else the built-in default."""
@@ -413,8 +496,6 @@ class _ServiceReader:
     def job(self, raw: Any, path: str, kind: str, interval: float) -> JobConfig | None:
         r = self.reader
         if kind != "async_job":
-            if raw is not None:
-                r.error(path, "only applies to kind async_job")
             return None
         if raw is None:
             r.error(path, "is required for kind async_job")
@@ -436,6 +517,28 @@ class _ServiceReader:
             poll_interval=r.value(data, path, "poll_interval", _duration, 1.0),
             deadline=deadline,
             expect_json=self.json_expectations(data.get("expect_json"), _join(path, "expect_json")),
+        )
+
+    def mcp(self, raw: Any, path: str, kind: str) -> McpConfig | None:
+        if kind != "mcp":
+            return None
+        r = self.reader
+        data = r.mapping(raw, path, self.MCP_KEYS)
+        return McpConfig(
+            transport=r.value(data, path, "transport", _choice(MCP_TRANSPORTS), "auto"),
+            expect_tools=tuple(self.items(data, path, "expect_tools", _non_empty_string)),
+        )
+
+    def heartbeat(
+        self, data: dict[str, Any], path: str, kind: str, interval: float, enabled: bool
+    ) -> HeartbeatConfig | None:
+        """A disabled heartbeat service may leave out its token until its job is wired up."""
+        if kind != "heartbeat":
+            return None
+        r = self.reader
+        return HeartbeatConfig(
+            grace=r.value(data, path, "grace", _duration_or_zero, interval / 10),
+            token=r.value(data, path, "token", _token, _MISSING if enabled else "") or "",
         )
 
     def items(self, data: dict[str, Any], path: str, key: str, convert: Callable) -> list[Any]:

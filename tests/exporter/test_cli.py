@@ -60,11 +60,12 @@ async def test_once_prints_a_table_and_exits_zero_when_all_are_up(sim_config):
 
 
 async def test_once_exits_one_and_names_the_reason_when_a_service_is_down(sim_config, sim):
-    sim.set_mode("mcp", "wrong_content_type")
+    sim.set_mode("mcp", "missing_tool")
     code, out, _ = await run_exporter("--config.file", str(sim_config), "--once")
     assert code == 1
     mcp = next(line for line in out.splitlines() if line.startswith("mcp "))
-    assert mcp.split()[2:4] == ["DOWN", "header_mismatch"]
+    assert mcp.split()[2:4] == ["DOWN", "body_mismatch"]
+    assert mcp.endswith("missing tools: text_search")
 
 
 async def test_serves_metrics_and_stops_cleanly_on_sigterm(sim_config, unused_tcp_port):

@@ -21,8 +21,8 @@ def test_default_file_has_the_sefaria_services():
     assert kinds == {
         "sefaria-org": ("http", True),
         "linker": ("async_job", True),
-        "mcp": ("sse", True),
-        "export-server": ("http", False),
+        "mcp": ("mcp", True),
+        "export-server": ("heartbeat", False),
     }
     linker = next(service for service in config.services if service.id == "linker")
     assert linker.job.poll_url.endswith("/api/async/{id}")

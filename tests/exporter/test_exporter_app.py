@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,7 @@ from exporter.app import create_app
 from exporter.config import load_config
 from exporter.runtime import Exporter, Settings
 from simulation import services_yaml
-
-
-async def eventually(condition, timeout=5.0, interval=0.02):
-    """Wait until `condition()` is truthy; fail with a clear message after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+from tests.exporter.conftest import eventually
 
 
 def write_config(path: Path, base_url: str, interval="200ms", tweak=None) -> None:
