@@ -355,24 +355,10 @@ class _ServiceReader:
     EXPECT_KEYS = ("status", "body_contains", "body_regex", "json", "headers", "event")
     MCP_KEYS = ("transport", "expect_tools")
     ONLY_FOR_KIND = {"job": "async_job", "mcp": "mcp", "grace": "heartbeat", "token": "heartbeat"}
-    NOT_FOR_KIND = {
-        # A heartbeat is pushed to the exporter: nothing is requested, so nothing to configure.
-        "heartbeat": (
-            "url",
-            "method",
-            "headers",
-            "json",
-            "follow_redirects",
-            "timeout",
-            "latency_objective",
-            "max_body_bytes",
-            "reuse_connection",
-            "retries",
-            "expect",
-        ),
-        # The MCP conversation is fixed by the protocol; its expectations live under `mcp`.
-        "mcp": ("method", "json", "expect"),
-    }
+    HEARTBEAT_KEYS = ("id", "name", "group", "public", "enabled", "kind", "interval")
+    """A heartbeat is pushed to the exporter: nothing is requested, so nothing else applies."""
+    NOT_FOR_MCP = ("method", "json", "expect")
+    """The MCP conversation is fixed by the protocol; its expectations live under `mcp`."""
     JOB_KEYS = (
         "id_field",
         "poll_url",
@@ -449,7 +435,13 @@ class _ServiceReader:
         for key, owner in self.ONLY_FOR_KIND.items():
             if key in data and kind != owner:
                 self.reader.error(_join(path, key), f"only applies to kind {owner}")
-        for key in self.NOT_FOR_KIND.get(kind, ()):
+        not_here: tuple[str, ...] = ()
+        if kind == "heartbeat":
+            own = (*self.HEARTBEAT_KEYS, *self.ONLY_FOR_KIND)
+            not_here = tuple(key for key in self.SERVICE_KEYS if key not in own)
+        elif kind == "mcp":
+            not_here = self.NOT_FOR_MCP
+        for key in not_here:
             if key in data:
                 self.reader.error(_join(path, key), f"does not apply to kind {kind}")
 

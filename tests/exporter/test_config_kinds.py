@@ -131,9 +131,8 @@ INVALID = [
 def test_invalid_files_name_the_path_and_the_problem(text, path, message):
     with pytest.raises(ConfigError) as raised:
         parse(text)
-    matching = [error for error in raised.value.errors if error.startswith(f"{path}: ")]
-    assert matching, raised.value.errors
-    assert message in matching[0]
+    errors = raised.value.errors
+    assert any(e.startswith(f"{path}: ") and message in e for e in errors), errors
     assert TOKEN not in str(raised.value)
 
 

@@ -18,6 +18,7 @@ from exporter.config import load_config
 from exporter.heartbeat.state import HeartbeatBook, Report, Watch
 from exporter.runtime import Exporter, Settings
 from tests.exporter.conftest import eventually, service_from
+from tests.exporter.test_metrics import FakeClock
 
 TOKEN = "job-token-0123456789abcdef"
 DAY, GRACE = 86400, 7200
@@ -75,17 +76,11 @@ def test_evaluation(watch, now, up, reason, message):
     assert result.heartbeat.last_report == (last.at if last else None)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    clock = FakeClock()
+    clock.now = 1_000_000.0
+    return clock
 
 
 @pytest.fixture
@@ -108,7 +103,7 @@ def config_file(tmp_path: Path, base_url: str) -> Path:
 
 
 @pytest.fixture
-def start(aiohttp_client, config_file: Path, clock: Clock):
+def start(aiohttp_client, config_file: Path, clock: FakeClock):
     async def started():
         exporter = Exporter(load_config(config_file), Settings(config_file), clock)
         client = await aiohttp_client(create_app(exporter))
