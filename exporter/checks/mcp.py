@@ -13,8 +13,9 @@ One conversation: `initialize` (the result must name a protocol version and the 
 
 `transport: auto` follows the specification's backwards-compatibility rule: POST `initialize` to
 the URL and, on 400, 404 or 405, open the legacy stream instead. The transport that answered is
-remembered for the service until the next reload and tried first; the other one is tried only when
-it answers 400, 404 or 405, so a server that changes transport is followed, not paged.
+remembered for the service until the next reload and tried first; once it fails before any MCP
+answer it is forgotten and the retry follows the specification's order again, so a server that
+changes transport is followed, not paged.
 
 Content and protocol failures end the check at once; transport errors, timeouts and 5xx are
 retried like every kind's. Every body and stream is read up to `max_body_bytes` only.
@@ -124,6 +125,7 @@ async def _attempt(link: _Link, ctx: CheckContext) -> CheckResult:
             tried.append(str(wrong))
             if len(tried) < len(order):
                 continue
+            _forget(link.service, ctx)
             where = "" if link.service.mcp.transport == "auto" else f" for transport {transport}"
             return CheckResult.failure(
                 Reason.HTTP_STATUS,
@@ -131,12 +133,23 @@ async def _attempt(link: _Link, ctx: CheckContext) -> CheckResult:
                 status_code=wrong.status_code,
                 phases=wrong.phases,
             )
-        if result.mcp is not None and link.service.mcp.transport == "auto":
+        except BaseException:  # a timeout or a transport error: retried, in the usual order
+            _forget(link.service, ctx)
+            raise
+        if result.mcp is None:
+            _forget(link.service, ctx)
+        elif link.service.mcp.transport == "auto":
             ctx.mcp_transports[link.service.id] = (link.service, transport)
         if tried and result.mcp is None:  # this transport failed too, before any MCP answer
             result = replace(result, message="; ".join([*tried, result.message]))
         return result
     raise AssertionError("every transport order is non-empty")
+
+
+def _forget(service: ServiceConfig, ctx: CheckContext) -> None:
+    """A transport that failed before any MCP answer is not tried first again: the next attempt
+    follows the specification's order, so a server that changed transport is found again."""
+    ctx.mcp_transports.pop(service.id, None)
 
 
 def _transport_order(service: ServiceConfig, ctx: CheckContext) -> tuple[str, ...]:

@@ -97,6 +97,19 @@ class RequestLog:
         return taken
 
 
+class MovingServer:
+    """One URL (/mcp) whose server moves from legacy SSE to Streamable HTTP when told to."""
+
+    def __init__(self, **streamable_settings: Any) -> None:
+        self.legacy = sefaria_like(sse_path="/mcp").sse_app()  # no lifespan of its own
+        self.streamable = sefaria_like(**streamable_settings).streamable_http_app()
+        self.current = self.legacy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.streamable if scope["type"] == "lifespan" else self.current
+        await app(scope, receive, send)
+
+
 class _LoopbackServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -8,7 +8,7 @@ Streamable HTTP at /mcp, with or without sessions, answering in JSON or as an ev
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from tests.exporter.conftest import service_from
 from tests.exporter.mcp_servers import (
     TOOLS,
     BrokenToolIndex,
+    MovingServer,
     RequestLog,
     paged_tools,
     sefaria_like,
@@ -95,6 +96,27 @@ async def test_auto_falls_back_once_then_remembers_the_transport_until_reload(sd
     reloaded = mcp_service(sdk.url)  # a reload makes new service objects
     assert (await check(reloaded, ctx)).success
     assert sdk.log.take()[0] == ("POST", "/sse")
+
+
+async def test_a_server_that_changes_transport_is_followed_not_paged(ctx):
+    """With sessions, GET answers 400 and the same attempt moves on; without, GET opens a stream
+    that never names an endpoint: that attempt times out and the retry starts over."""
+    for settings, attempts in (({}, 1), ({"stateless_http": True}, 2)):
+        moving = MovingServer(**settings)
+        log = RequestLog()
+        async with serving(log.wrap(moving)) as base:
+            service = mcp_service(base + "/mcp")
+            service = replace(service, timeout=0.5)
+            assert (await check(service, ctx)).mcp.transport == "sse"
+            log.take()
+            moving.current = moving.streamable
+            result = await check(service, ctx)
+            assert (result.success, result.mcp.transport, result.attempts) == (
+                True, "streamable_http", attempts,
+            )  # fmt: skip
+            assert log.take()[0] == ("GET", "/mcp")  # the remembered transport first
+            assert (await check(service, ctx)).success
+            assert log.take()[0] == ("POST", "/mcp")  # then the one that answered
 
 
 @pytest.mark.parametrize("sdk", ["streamable_stateful"], indirect=True)

@@ -86,6 +86,8 @@ async def test_outage_shows_as_down_with_its_reason_then_recovers(make_exporter,
     linker = next(entry for entry in body["services"] if entry["service"] == "linker")
     assert (linker["up"], linker["reason"]) == (False, "job_failed")
     assert "FAILURE" in linker["message"]
+    mcp = next(entry for entry in body["services"] if entry["service"] == "mcp")
+    assert (mcp["mcp"]["transport"], mcp["mcp"]["tools"]) == ("streamable_http", 3)
     sim.set_mode("linker", "ok")
     await eventually(lambda: success(exporter, "linker") == 1)
 
