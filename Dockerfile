@@ -15,7 +15,8 @@ RUN python -m venv /opt/sefaria-status \
 
 FROM python:3.11.11-slim-bookworm
 COPY --from=build /opt/sefaria-status /opt/sefaria-status
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin status
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin status \
+    && install -d -o 10001 -g 10001 /var/lib/sefaria-status
 ENV PATH=/opt/sefaria-status/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

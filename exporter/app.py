@@ -1,6 +1,7 @@
 """The exporter's HTTP face: /metrics, health, readiness, reload and a JSON view of the results."""
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from typing import Any, Final
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from exporter.heartbeat.api import add_routes as add_heartbeat_routes
 from exporter.results import ServiceRecord
 from exporter.runtime import Exporter
 
@@ -33,6 +35,7 @@ def create_app(exporter: Exporter) -> web.Application:
     app.router.add_get("/-/ready", _ready)
     app.router.add_post("/-/reload", _reload)
     app.router.add_get("/api/v1/results", _results)
+    add_heartbeat_routes(app, exporter)
     return app
 
 
@@ -112,6 +115,10 @@ def _record_json(record: ServiceRecord) -> dict[str, Any]:
             "duration_seconds": result.duration_seconds,
             "phases": dict(result.phases),
         }
+        for name in ("mcp", "heartbeat"):
+            details = getattr(result, name)
+            if details is not None:
+                entry[name] = dataclasses.asdict(details)
     return entry
 
 

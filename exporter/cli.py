@@ -13,6 +13,7 @@ from aiohttp import web
 from exporter.app import create_app
 from exporter.checks import CheckContext, CheckResult
 from exporter.config import ConfigError, ServiceConfig, load_config
+from exporter.heartbeat.state import HeartbeatBook
 from exporter.runtime import Exporter, Settings
 from exporter.scheduler import run_check
 from statuslog import LEVELS, configure, event
@@ -58,6 +59,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=512,
         help="bound on checks in flight at once (default %(default)s)",
     )
+    add(
+        "--heartbeat.state-file",
+        dest="heartbeat_state_file",
+        type=Path,
+        default=None,
+        help="where heartbeat reports are kept across restarts "
+        "(default: next to the services file, e.g. services.heartbeats.json)",
+    )
     add("--log.level", dest="log_level", choices=LEVELS, default="info")
     add("--log.format", dest="log_format", choices=("text", "json"), default="text")
     return parser.parse_args(argv)
@@ -75,12 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         enabled = len(config.enabled)
         print(f"{args.config_file}: OK, {len(config.services)} services ({enabled} enabled)")
         return 0
+    settings = Settings(
+        Path(args.config_file),
+        args.max_concurrent,
+        args.heartbeat_state_file,
+        enable_lifecycle=args.enable_lifecycle,
+    )
     if args.once:
-        results = asyncio.run(check_once(config.enabled, args.max_concurrent))
+        heartbeats = HeartbeatBook(settings.state_file)
+        heartbeats.load()  # judge heartbeat services by the reports the exporter received
+        results = asyncio.run(check_once(config.enabled, args.max_concurrent, heartbeats))
         print(format_table(results))
         return 0 if all(result.success for _, result in results) else 1
     host, port = split_address(args.listen_address)
-    settings = Settings(Path(args.config_file), args.max_concurrent, args.enable_lifecycle)
     exporter = Exporter(config, settings)
     event(log, logging.INFO, "listening", address=args.listen_address, config=args.config_file)
     web.run_app(create_app(exporter), host=host, port=port, print=None, access_log=None)
@@ -88,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def check_once(
-    services: Sequence[ServiceConfig], max_concurrent: int
+    services: Sequence[ServiceConfig], max_concurrent: int, heartbeats: HeartbeatBook
 ) -> list[tuple[ServiceConfig, CheckResult]]:
-    ctx = CheckContext(ssl_context=ssl.create_default_context())
+    ctx = CheckContext(ssl_context=ssl.create_default_context(), heartbeats=heartbeats)
     slots = asyncio.Semaphore(max_concurrent)
 
     async def one(service: ServiceConfig) -> CheckResult:

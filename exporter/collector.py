@@ -15,6 +15,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from exporter.checks import CheckResult
 from exporter.results import DURATION_BUCKETS, ResultsStore, ServiceRecord
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
@@ -46,7 +47,9 @@ class _Families:
             labels=[*s, "name", "group", "public", "kind"],
         )
         self.objective = gauge("probe_latency_objective_seconds", "Latency objective from config.")
-        self.interval = gauge("probe_interval_seconds", "Configured check interval.")
+        self.interval = gauge(
+            "probe_interval_seconds", "Seconds between checks (of a heartbeat: evaluations)."
+        )
         self.success = gauge("probe_success", "1 if the latest check passed (after retries).")
         self.duration = gauge(
             "probe_duration_seconds", "Wall time of the latest check (async job: submit to end)."
@@ -81,6 +84,7 @@ class _Families:
             "Checks that could not start on time because the previous one ran late.",
             labels=s,
         )
+        self.kinds = _KindFamilies()
 
     def add(self, record: ServiceRecord) -> None:
         service = record.service
@@ -88,7 +92,7 @@ class _Families:
         public = "true" if service.public else "false"
         self.info.add_metric([*sid, service.name, service.group, public, service.kind], 1)
         self.objective.add_metric(sid, service.latency_objective)
-        self.interval.add_metric(sid, service.interval)
+        self.interval.add_metric(sid, service.check_interval)
         self.checks.add_metric([*sid, "success"], record.successes)
         self.checks.add_metric([*sid, "failure"], record.failures)
         self.overruns.add_metric(sid, record.overruns)
@@ -111,6 +115,54 @@ class _Families:
         self.histogram.add_metric(
             sid, list(zip(_BUCKET_BOUNDS, cumulative, strict=True)), record.duration_sum
         )
+        self.kinds.add(service.id, result)
+
+    def all(self) -> list[Metric]:
+        own = [value for value in vars(self).values() if isinstance(value, Metric)]
+        return own + self.kinds.all()
+
+
+class _KindFamilies:
+    """Families only some kinds have: what an MCP check negotiated, when a heartbeat reported."""
+
+    def __init__(self) -> None:
+        s = ["service"]
+        self.mcp_info = GaugeMetricFamily(
+            "probe_mcp_info",
+            "What the latest MCP check negotiated (values from the server, length-capped).",
+            labels=[*s, "transport", "protocol_version", "server_name", "server_version"],
+        )
+        self.mcp_tools = gauge("probe_mcp_tools", "Tools the MCP server listed.")
+        self.mcp_duration = GaugeMetricFamily(
+            "probe_mcp_duration_seconds",
+            "Duration of each MCP step of the latest check: initialize, tools_list.",
+            labels=[*s, "step"],
+        )
+        self.last_report = gauge(
+            "probe_heartbeat_last_report_timestamp_seconds",
+            "Unix time a heartbeat service last reported (success or failure).",
+        )
+        self.deadline = gauge(
+            "probe_heartbeat_deadline_timestamp_seconds",
+            "Unix time a heartbeat service is down unless it reports (interval + grace).",
+        )
+
+    def add(self, service_id: str, result: CheckResult) -> None:
+        sid = [service_id]
+        mcp, heartbeat = result.mcp, result.heartbeat
+        if mcp is not None:
+            labels = [mcp.transport, mcp.protocol_version, mcp.server_name, mcp.server_version]
+            self.mcp_info.add_metric([*sid, *labels], 1)
+            steps = {"initialize": mcp.initialize_seconds, "tools_list": mcp.tools_list_seconds}
+            for step, seconds in steps.items():
+                if seconds is not None:
+                    self.mcp_duration.add_metric([*sid, step], seconds)
+            if mcp.tools is not None:
+                self.mcp_tools.add_metric(sid, mcp.tools)
+        if heartbeat is not None:
+            self.deadline.add_metric(sid, heartbeat.deadline)
+            if heartbeat.last_report is not None:
+                self.last_report.add_metric(sid, heartbeat.last_report)
 
     def all(self) -> list[Metric]:
         return [value for value in vars(self).values() if isinstance(value, Metric)]

@@ -22,7 +22,10 @@ from exporter.durations import format_duration, parse_duration
 from exporter.shown import shown
 from exporter.yaml_loader import MAX_BYTES, EnvRef, YAMLLoadError, join_path, load_yaml
 
-KINDS: Final = ("http", "async_job", "sse")
+KINDS: Final = ("http", "async_job", "sse", "mcp", "heartbeat")
+MCP_TRANSPORTS: Final = ("auto", "streamable_http", "sse")
+HEARTBEAT_EVALUATION_INTERVAL: Final = 15.0
+"""Seconds between evaluations of a heartbeat service's state (at most its interval)."""
 METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 EXISTS: Final = "exists"
 """In `expect.json`, this value means "the path is present, whatever its value"."""
@@ -33,7 +36,9 @@ DEFAULT_STATUS: Final[Mapping[str, frozenset[int]]] = {
     "sse": frozenset({200}),
 }
 MAX_DURATION: Final = 86_400.0
-"""No duration in the file may be longer than a day (or 0s, or negative)."""
+"""No duration in the file may be longer than a day (or 0s, or negative), except:"""
+MAX_HEARTBEAT_PERIOD: Final = 31 * 86_400.0
+"""a heartbeat's `interval` and `grace`: the job that reports may run weekly or monthly."""
 MAX_ATTEMPTS: Final = 10
 MAX_BODY_BYTES: Final = 64 << 20
 MAX_URL_LENGTH: Final = 8192
@@ -42,6 +47,7 @@ _STATUS_CLASS = re.compile(r"^([1-5])xx$")
 _URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE = re.compile(r"^(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?$")
+_TOKEN = re.compile(r"^[\x21-\x7e]{16,}$")
 
 
 class ConfigError(Exception):
@@ -82,6 +88,19 @@ class JobConfig:
 
 
 @dataclass(frozen=True)
+class McpConfig:
+    transport: str = "auto"
+    expect_tools: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    grace: float
+    """Down when no report came for `interval + grace`."""
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     id: str
     url: str
@@ -102,6 +121,26 @@ class ServiceConfig:
     retries: Retries = Retries()
     expect: Expect = Expect()
     job: JobConfig | None = None
+    mcp: McpConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
+
+    @property
+    def check_interval(self) -> float:
+        """How often the scheduler runs the check.
+
+        A heartbeat's interval is the period of the job that reports to it; its state is
+        evaluated far more often, so that a missed report shows within seconds and its results
+        stay as fresh as any other service's.
+        """
+        if self.heartbeat is not None:
+            return min(self.interval, HEARTBEAT_EVALUATION_INTERVAL)
+        return self.interval
+
+    @property
+    def first_check_spread(self) -> float:
+        """The first check starts at a random point within this many seconds, so that polled
+        services do not all fire at once; evaluating a heartbeat costs no I/O: it starts at once."""
+        return 0.0 if self.heartbeat is not None else self.interval
 
     @property
     def budget(self) -> float:
@@ -225,13 +264,27 @@ def _whole_number(low: int, high: int) -> Callable[[Any], int]:
     return convert
 
 
-def _duration(value: Any) -> float:
-    seconds = parse_duration(_string(value))
-    if seconds <= 0:
-        raise ValueError("must be longer than 0s")
-    if seconds > MAX_DURATION:
-        raise ValueError(f"must be at most {format_duration(MAX_DURATION)}")
-    return seconds
+def _duration_up_to(limit: float, zero_ok: bool = False) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        seconds = parse_duration(_string(value))
+        if seconds <= 0 and not zero_ok:
+            raise ValueError("must be longer than 0s")
+        if seconds > limit:
+            raise ValueError(f"must be at most {format_duration(limit)}")
+        return seconds
+
+    return convert
+
+
+_duration = _duration_up_to(MAX_DURATION)
+_heartbeat_period = _duration_up_to(MAX_HEARTBEAT_PERIOD)
+_heartbeat_grace = _duration_up_to(MAX_HEARTBEAT_PERIOD, zero_ok=True)
+
+
+def _token(value: Any) -> str:
+    if not _TOKEN.match(_string(value)):
+        raise ValueError("must be at least 16 visible ASCII characters (no spaces)")
+    return value
 
 
 def _service_id(value: Any) -> str:
@@ -353,6 +406,9 @@ class _ServiceReader:
         "retries",
         "expect",
         "job",
+        "mcp",
+        "grace",
+        "token",
     )
     DEFAULT_KEYS = (
         "interval",
@@ -364,6 +420,12 @@ class _ServiceReader:
         "retries",
     )
     EXPECT_KEYS = ("status", "body_contains", "body_regex", "json", "headers", "event")
+    MCP_KEYS = ("transport", "expect_tools")
+    ONLY_FOR_KIND = {"job": "async_job", "mcp": "mcp", "grace": "heartbeat", "token": "heartbeat"}
+    HEARTBEAT_KEYS = ("id", "name", "group", "public", "enabled", "kind", "interval")
+    """A heartbeat is pushed to the exporter: nothing is requested, so nothing else applies."""
+    NOT_FOR_MCP = ("method", "json", "expect")
+    """The MCP conversation is fixed by the protocol; its expectations live under `mcp`."""
     JOB_KEYS = (
         "id_field",
         "poll_url",
@@ -403,18 +465,24 @@ class _ServiceReader:
             return None
         service_id = r.value(data, path, "id", _service_id)
         kind = r.value(data, path, "kind", _choice(KINDS), "http")
-        interval = self.setting(data, path, "interval")
+        enabled = r.value(data, path, "enabled", _boolean, True)
+        self.kind_keys(data, path, kind)
+        if kind == "heartbeat":
+            default = self.defaults["interval"]
+            interval = r.value(data, path, "interval", _heartbeat_period, default)
+        else:
+            interval = self.setting(data, path, "interval")
         timeout = self.setting(data, path, "timeout")
         if timeout > interval and "timeout" in data:
             r.error(join_path(path, "timeout"), "must not be longer than the interval")
         timeout = min(timeout, interval)  # an inherited timeout is capped at the interval
         service = ServiceConfig(
             id=service_id or "",
-            url=r.value(data, path, "url", _url) or "",
+            url="" if kind == "heartbeat" else r.value(data, path, "url", _url) or "",
             name=r.value(data, path, "name", _non_empty_string, service_id or ""),
             group=r.value(data, path, "group", _string, ""),
             public=r.value(data, path, "public", _boolean, True),
-            enabled=r.value(data, path, "enabled", _boolean, True),
+            enabled=enabled,
             kind=kind,
             method=r.value(data, path, "method", _choice(METHODS), "GET"),
             headers=self.headers(data, path),
@@ -428,8 +496,25 @@ class _ServiceReader:
             retries=self.retries(data.get("retries"), path, self.default_retries),
             expect=self.expect(data.get("expect"), join_path(path, "expect"), kind),
             job=self.job(data.get("job"), join_path(path, "job"), kind, interval),
+            mcp=self.mcp(data.get("mcp"), join_path(path, "mcp"), kind),
+            heartbeat=self.heartbeat(data, path, kind, interval, enabled),
         )
         return service if len(r.errors) == errors_before else None
+
+    def kind_keys(self, data: dict[str, Any], path: str, kind: str) -> None:
+        """Keys that belong to other kinds are errors, not silently ignored settings."""
+        for key, owner in self.ONLY_FOR_KIND.items():
+            if key in data and kind != owner:
+                self.reader.error(join_path(path, key), f"only applies to kind {owner}")
+        not_here: tuple[str, ...] = ()
+        if kind == "heartbeat":
+            own = (*self.HEARTBEAT_KEYS, *self.ONLY_FOR_KIND)
+            not_here = tuple(key for key in self.SERVICE_KEYS if key not in own)
+        elif kind == "mcp":
+            not_here = self.NOT_FOR_MCP
+        for key in not_here:
+            if key in data:
+                self.reader.error(join_path(path, key), f"does not apply to kind {kind}")
 
     def setting(self, data: dict[str, Any], path: str, key: str) -> Any:
         """A key the service may set, else the file's `defaults`, else the built-in default."""
@@ -479,8 +564,6 @@ class _ServiceReader:
     def job(self, raw: Any, path: str, kind: str, interval: float) -> JobConfig | None:
         r = self.reader
         if kind != "async_job":
-            if raw is not None:
-                r.error(path, "only applies to kind async_job")
             return None
         if raw is None:
             r.error(path, "is required for kind async_job")
@@ -504,6 +587,28 @@ class _ServiceReader:
             expect_json=self.json_expectations(
                 data.get("expect_json"), join_path(path, "expect_json")
             ),
+        )
+
+    def mcp(self, raw: Any, path: str, kind: str) -> McpConfig | None:
+        if kind != "mcp":
+            return None
+        r = self.reader
+        data = r.mapping(raw, path, self.MCP_KEYS)
+        return McpConfig(
+            transport=r.value(data, path, "transport", _choice(MCP_TRANSPORTS), "auto"),
+            expect_tools=tuple(self.items(data, path, "expect_tools", _non_empty_string)),
+        )
+
+    def heartbeat(
+        self, data: dict[str, Any], path: str, kind: str, interval: float, enabled: bool
+    ) -> HeartbeatConfig | None:
+        """A disabled heartbeat service may leave out its token until its job is wired up."""
+        if kind != "heartbeat":
+            return None
+        r = self.reader
+        return HeartbeatConfig(
+            grace=r.value(data, path, "grace", _heartbeat_grace, interval / 10),
+            token=r.value(data, path, "token", _token, _MISSING if enabled else "") or "",
         )
 
     def items(self, data: dict[str, Any], path: str, key: str, convert: Callable) -> list[Any]:
@@ -559,7 +664,7 @@ def parse_config(
         raw_id = raw.get("id") if isinstance(raw, dict) else None
         if isinstance(raw_id, str) and raw_id in seen:
             first = f"services[{seen[raw_id]}]"
-            reader.error(f"{path}.id", f"duplicate id {raw_id!r} (first used by {first})")
+            reader.error(f"{path}.id", f"duplicate id {shown(raw_id)} (first used by {first})")
             continue
         if isinstance(raw_id, str):
             seen[raw_id] = index

@@ -4,7 +4,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +12,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, ProcessCollector
 from prometheus_client.gc_collector import GCCollector
 
-from exporter.checks import CheckContext
+from exporter.checks import CheckContext, CheckResult
 from exporter.collector import ProbeCollector
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, ServiceConfig, load_config
+from exporter.heartbeat.state import HeartbeatBook, default_state_file
 from exporter.results import ResultsStore
 from exporter.scheduler import Scheduler, SchedulerMetrics
 from statuslog import event
@@ -26,19 +27,28 @@ log = logging.getLogger("exporter")
 class Settings:
     config_file: Path
     max_concurrent_checks: int = 512
+    heartbeat_state_file: Path | None = None
+    """Where heartbeat reports are kept; by default next to the config file."""
     enable_lifecycle: bool = False
     """Whether `POST /-/reload` may reload (as Prometheus' `--web.enable-lifecycle`)."""
     reload_timeout: float = 30.0
     """Seconds a reload may spend reading the file; the largest file allowed takes a few."""
 
+    @property
+    def state_file(self) -> Path:
+        return self.heartbeat_state_file or default_state_file(self.config_file)
+
 
 class Exporter:
     """Owns everything with state; `start()`/`stop()` bracket its life (aiohttp cleanup_ctx)."""
 
-    def __init__(self, config: Config, settings: Settings) -> None:
+    def __init__(
+        self, config: Config, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
         self.config = config
         self.settings = settings
-        self.store = ResultsStore()
+        self.store = ResultsStore(clock)
+        self.heartbeats = HeartbeatBook(settings.state_file, clock)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -63,7 +73,9 @@ class Exporter:
         self._reloads: set[asyncio.Task[ConfigError | None]] = set()
 
     async def start(self) -> None:
-        ctx = CheckContext(ssl_context=ssl.create_default_context())
+        self.heartbeats.load()
+        self.heartbeats.watch(_heartbeat_ids(self.config))
+        ctx = CheckContext(ssl_context=ssl.create_default_context(), heartbeats=self.heartbeats)
         self.scheduler = Scheduler(
             self.store, ctx, self.scheduler_metrics, self.settings.max_concurrent_checks
         )
@@ -79,6 +91,7 @@ class Exporter:
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
+        await self.heartbeats.aclose()
 
     def reload_soon(self) -> None:
         """Reload in the background (on SIGHUP: a signal handler cannot wait for it)."""
@@ -126,6 +139,7 @@ class Exporter:
         changed = [key for key in before.keys() & after.keys() if before[key] != after[key]]
         self.config = config
         if self.scheduler is not None:
+            self.heartbeats.watch(_heartbeat_ids(config))
             self.scheduler.apply(config.enabled)
         self._mark_loaded()
         event(
@@ -137,6 +151,21 @@ class Exporter:
             changed=_names(changed),
         )
 
+    def heartbeat_service(self, service_id: str) -> ServiceConfig | None:
+        """The enabled heartbeat service with this id (the heartbeat endpoint's lookup)."""
+        return next(
+            (s for s in self.config.enabled if s.id == service_id and s.heartbeat is not None),
+            None,
+        )
+
+    async def receive_heartbeat(
+        self, service: ServiceConfig, ok: bool, message: str
+    ) -> CheckResult:
+        """Keep the report (in the state file before answering), then judge the service at once."""
+        await self.heartbeats.report(service.id, ok, message)
+        assert self.scheduler is not None, "the endpoint is served only while the exporter runs"
+        return await self.scheduler.check_now(service)
+
     @property
     def ready(self) -> bool:
         """True once every service has been checked at least once (then it stays true)."""
@@ -146,6 +175,10 @@ class Exporter:
     def _mark_loaded(self) -> None:
         self._reload_ok.set(1)
         self._reload_time.set(time.time())
+
+
+def _heartbeat_ids(config: Config) -> list[str]:
+    return [service.id for service in config.enabled if service.heartbeat is not None]
 
 
 def _names(ids: Iterable[str]) -> str:

@@ -59,6 +59,7 @@ class Scheduler:
     def apply(self, services: Iterable[ServiceConfig]) -> None:
         """Run exactly these services: unchanged ones keep their schedule, others (re)start."""
         wanted = {service.id: service for service in services}
+        self._ctx.mcp_transports.clear()  # an MCP transport is remembered until a reload
         for service_id, (running, task) in list(self._loops.items()):
             if wanted.get(service_id) != running:
                 task.cancel()
@@ -75,6 +76,12 @@ class Scheduler:
     def loops(self) -> dict[str, asyncio.Task[None]]:
         """The running loop of each service (read-only view, for health and tests)."""
         return {service_id: task for service_id, (_, task) in self._loops.items()}
+
+    async def check_now(self, service: ServiceConfig) -> CheckResult:
+        """Run a service's check at once, outside its schedule (a heartbeat has just reported)."""
+        result = await run_check(service, self._ctx)
+        self._report(service, result)
+        return result
 
     async def stop(self) -> None:
         tasks = [task for _, task in self._loops.values()]
@@ -102,7 +109,7 @@ class Scheduler:
 
     async def _run(self, service: ServiceConfig) -> None:
         loop = asyncio.get_running_loop()
-        next_run = loop.time() + self._rng.uniform(0, service.interval)
+        next_run = loop.time() + self._rng.uniform(0, service.first_check_spread)
         try:
             while True:
                 await asyncio.sleep(next_run - loop.time())
@@ -111,7 +118,7 @@ class Scheduler:
                     with self._metrics.in_flight.track_inprogress():
                         result = await run_check(service, self._ctx)
                 self._report(service, result)
-                next_run += service.interval
+                next_run += service.check_interval
                 if loop.time() > next_run:
                     self._store.count_overrun(service.id)
                     next_run = loop.time()

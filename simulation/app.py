@@ -6,72 +6,23 @@ exporter knows how to report can be produced on loopback:
     GET  /api/texts/{ref}        sefaria.org (http check)
     POST /api/find-refs          Linker job submit (async_job check)
     GET  /api/async/{id}         Linker job poll
-    GET  /mcp                    MCP server (sse check)
+    POST /mcp                    MCP server, Streamable HTTP (mcp check); GET answers 405
+    GET  /sse                    the same MCP server over the legacy SSE transport
     GET  /export/healthz         Export Server
     GET  /-/sim                  current modes;  POST /-/sim/{service}?mode=M  switches one
 """
 
 import asyncio
-import itertools
 import json
-from dataclasses import dataclass, field
 from typing import Final
 
 from aiohttp import web
 
-MODES: Final[dict[str, tuple[str, ...]]] = {
-    "sefaria-org": ("ok", "error", "hang", "slow", "redirect", "wrong_json", "flaky", "huge"),
-    "linker": (
-        "ok",
-        "failure",
-        "never",
-        "submit_200",
-        "submit_500",
-        "no_task_id",
-        "not_json",
-        "poll_404",
-        "flaky",
-    ),
-    "mcp": ("ok", "wrong_content_type", "close", "error", "hang"),
-    "export-server": ("ok", "error"),
-}
+from simulation import mcp
+from simulation.state import MODES, SIMULATION, Simulation
+
 HUGE_BODY_BYTES: Final = 50 * 1024 * 1024
 _GENESIS = {"ref": "Genesis 1:1", "he": ["בְּרֵאשִׁ֖ית"], "text": ["In the beginning"]}
-
-
-@dataclass
-class Simulation:
-    """The switches: a mode per service, plus knobs for slow and flaky behaviour."""
-
-    modes: dict[str, str] = field(default_factory=lambda: dict.fromkeys(MODES, "ok"))
-    slow_seconds: float = 0.5
-    flaky_failures: int = 2
-    """In `flaky` mode, how many requests fail (500) before the service answers normally."""
-    polls_to_finish: int = 2
-    requests: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MODES, 0))
-    huge_bytes_sent: int = 0
-    _flaky_left: dict[str, int] = field(default_factory=dict)
-    _polls: dict[str, int] = field(default_factory=dict)
-    _task_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    def set_mode(self, service: str, mode: str) -> None:
-        if mode not in MODES.get(service, ()):
-            raise ValueError(f"unknown service/mode {service}/{mode}")
-        self.modes[service] = mode
-        self._flaky_left[service] = self.flaky_failures
-
-    def hit(self, service: str) -> str:
-        """Count a request and return the mode it should be answered in."""
-        self.requests[service] += 1
-        mode = self.modes[service]
-        if mode == "flaky":
-            left = self._flaky_left.get(service, self.flaky_failures)
-            self._flaky_left[service] = max(0, left - 1)
-            return "error" if left > 0 else "ok"
-        return mode
-
-
-SIMULATION: Final = web.AppKey("simulation", Simulation)
 
 
 async def _texts(request: web.Request) -> web.StreamResponse:
@@ -140,27 +91,6 @@ async def _poll(request: web.Request) -> web.Response:
     return web.json_response({"task_id": task_id, "state": "SUCCESS", "result": result})
 
 
-async def _mcp(request: web.Request) -> web.StreamResponse:
-    mode = request.app[SIMULATION].hit("mcp")
-    if mode == "error":
-        return web.Response(status=503, text="unavailable")
-    if mode == "wrong_content_type":
-        return web.Response(text="<html>not a stream</html>", content_type="text/html")
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    if mode == "close":
-        return response
-    if mode == "hang":
-        await asyncio.sleep(3600)
-    try:
-        await response.write(b": connected\n\nevent: endpoint\ndata: /mcp/messages?session=1\n\n")
-        while True:  # a real event stream stays open; the client must hang up
-            await asyncio.sleep(15)
-            await response.write(b": keep-alive\n\n")
-    except ConnectionResetError:
-        return response
-
-
 async def _export_health(request: web.Request) -> web.Response:
     if request.app[SIMULATION].hit("export-server") == "error":
         return web.json_response({"status": "down"}, status=503)
@@ -169,7 +99,14 @@ async def _export_health(request: web.Request) -> web.Response:
 
 async def _show(request: web.Request) -> web.Response:
     sim = request.app[SIMULATION]
-    return web.json_response({"modes": sim.modes, "requests": sim.requests, "choices": MODES})
+    return web.json_response(
+        {
+            "modes": sim.modes,
+            "requests": sim.requests,
+            "mcp_sessions": len(sim.mcp_sessions),
+            "choices": MODES,
+        }
+    )
 
 
 async def _switch(request: web.Request) -> web.Response:
@@ -190,15 +127,21 @@ def create_app(simulation: Simulation | None = None) -> web.Application:
     app.router.add_get("/api/v3/texts/{ref}", _texts_v3)
     app.router.add_post("/api/find-refs", _submit)
     app.router.add_get("/api/async/{task_id}", _poll)
-    app.router.add_get("/mcp", _mcp)
+    mcp.add_routes(app)
     app.router.add_get("/export/healthz", _export_health)
     app.router.add_get("/-/sim", _show)
     app.router.add_post("/-/sim/{service}", _switch)
     return app
 
 
-def services_yaml(base_url: str, interval: str = "5s", backoff: str = "100ms") -> str:
-    """A services file pointing the exporter at a simulation served at `base_url`."""
+def services_yaml(
+    base_url: str,
+    interval: str = "5s",
+    backoff: str = "100ms",
+    heartbeat_token: str | None = None,
+) -> str:
+    """A services file pointing the exporter at a simulation served at `base_url`; with a
+    `heartbeat_token`, also a daily job (`export-job`) that reports to the exporter."""
     services = {
         "defaults": {
             "interval": interval,
@@ -233,9 +176,9 @@ def services_yaml(base_url: str, interval: str = "5s", backoff: str = "100ms") -
                 "id": "mcp",
                 "name": "MCP server",
                 "group": "Developers",
-                "kind": "sse",
+                "kind": "mcp",
                 "url": f"{base_url}/mcp",
-                "expect": {"event": "endpoint"},
+                "mcp": {"expect_tools": ["get_text", "text_search"]},
             },
             {
                 "id": "export-server",
@@ -245,4 +188,16 @@ def services_yaml(base_url: str, interval: str = "5s", backoff: str = "100ms") -
             },
         ],
     }
+    if heartbeat_token is not None:
+        services["services"].append(
+            {
+                "id": "export-job",
+                "name": "Nightly export",
+                "group": "Sefaria",
+                "kind": "heartbeat",
+                "interval": "24h",
+                "grace": "1h",
+                "token": heartbeat_token,
+            }
+        )
     return json.dumps(services, indent=2)

@@ -51,6 +51,8 @@ class Component:
     """The last 90 UTC days, oldest first; today is the last."""
     uptime: float | None
     """Mean of the days with data."""
+    last_report: float | None = None
+    """A heartbeat service's latest report, shown instead of a latency."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ def build_board(live: Cached[Live], records: Cached[Records], now: float) -> Boa
                 down_since=known.down_since.get(info.id),
                 days=days,
                 uptime=sum(ratios) / len(ratios) if ratios else None,
+                last_report=known.last_reports.get(info.id),
             )
         )
     overall = overall_status([c.status for c in components], [i.impact for i in stored.unresolved])

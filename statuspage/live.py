@@ -3,7 +3,7 @@
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from statuspage.prometheus import PrometheusClient, Sample
@@ -26,6 +26,8 @@ class Live:
     down_since: Mapping[str, float]
     today_uptime: Mapping[str, float]
     """Share of successful checks since 00:00 UTC, per service."""
+    last_reports: Mapping[str, float] = field(default_factory=dict)
+    """When each heartbeat service (a batch job that reports in) last reported."""
 
 
 # Aggregated by service, so a highly available pair of exporters reads as one service
@@ -39,6 +41,7 @@ _QUERIES = {
     "last_change": "max by (service) (probe_last_change_timestamp_seconds)",
     # The alert rule owns the definition of flapping; the page shows what it decided.
     "flapping": 'max by (service) (ALERTS{alertname="ServiceFlapping", alertstate="firing"})',
+    "last_report": "max by (service) (probe_heartbeat_last_report_timestamp_seconds)",
 }
 
 
@@ -87,7 +90,7 @@ async def load_live(prometheus: PrometheusClient) -> Live:
         for service, since in values["last_change"].items()
         if probes.get(service, Probe()).up is False
     }
-    return Live(services, probes, down_since, values["today"])
+    return Live(services, probes, down_since, values["today"], values["last_report"])
 
 
 def _by_service(samples: list[Sample]) -> dict[str, float]:

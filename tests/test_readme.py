@@ -56,6 +56,11 @@ EXERCISED_BY: list[tuple[str, str, str]] = [
         "tests/e2e/test_local_run.py",
         "/-/sim/linker?mode=failure",
     ),
+    (
+        r'curl -fsS -X POST -H "Authorization: Bearer \$TOKEN" .*/api/v1/heartbeat/export-job',
+        "tests/e2e/test_local_run.py",
+        "/api/v1/heartbeat/export-job",
+    ),
     (r"curl http://<exporter>:9115/-/healthy", "tests/exporter/test_exporter_app.py", "/-/healthy"),
     (r"kill -HUP <pid>", "tests/exporter/test_exporter_app.py", "signal.SIGHUP"),
     (

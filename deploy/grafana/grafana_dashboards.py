@@ -285,6 +285,66 @@ def service_overview() -> dash.Dashboard:
         )
     )
 
+    board = (
+        board.with_row(dash.Row("MCP servers and batch jobs"))
+        .with_panel(
+            table.Panel()
+            .title("MCP servers")
+            .description(
+                "What the latest MCP check negotiated: transport, protocol version, server name "
+                "and version (probe_mcp_info), and the tools the server lists (probe_mcp_tools)."
+            )
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    f"max by (service, transport, protocol_version, server_name, server_version) "
+                    f"(probe_mcp_info{{{SERVICE}}}) * on (service) group_left "
+                    f"max by (service) (probe_mcp_tools{{{SERVICE}}})",
+                    instant=True,
+                )
+            )
+            .with_transformation(
+                model.DataTransformerConfig(
+                    id_val="organize",
+                    options={
+                        "excludeByName": {"Time": True},
+                        "renameByName": {"Value": "tools"},
+                    },
+                )
+            )
+            .span(12)
+        )
+        .with_panel(
+            time_series(
+                "MCP initialize and tools/list",
+                "How long each step of the latest MCP check took (probe_mcp_duration_seconds).",
+                "s",
+                query(
+                    f"max by (service, step) (probe_mcp_duration_seconds{{{SERVICE}}})",
+                    "{{service}} {{step}}",
+                ),
+            ).span(12)
+        )
+        .with_panel(
+            time_series(
+                "Batch jobs: since the last report, and left before it is missed",
+                "Heartbeat services report when their job runs; past the deadline (interval + "
+                "grace) they are down with reason heartbeat_missed.",
+                "s",
+                query(
+                    f"time() - max by (service) "
+                    f"(probe_heartbeat_last_report_timestamp_seconds{{{SERVICE}}})",
+                    "{{service}} since last report",
+                ),
+                query(
+                    f"max by (service) "
+                    f"(probe_heartbeat_deadline_timestamp_seconds{{{SERVICE}}}) - time()",
+                    "{{service}} left before missed",
+                ),
+            ).span(24)
+        )
+    )
+
     return (
         board.with_row(dash.Row("Diagnostics"))
         .with_panel(

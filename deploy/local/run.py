@@ -135,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = data / "logs"
     logs.mkdir(exist_ok=True)
     token_file = data / "admin-token"
-    if not token_file.exists():
-        token_file.write_text(secrets.token_urlsafe(24))
-        token_file.chmod(0o600)
-    token = token_file.read_text().strip()
+    token = secret(token_file)
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
 
     services = REPO / "deploy" / "exporter" / "services.yml"
@@ -146,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[Process] = []
     slack: LocalSlack | None = None
     cluster: PostgresCluster | None = None
+    heartbeat_token_file = data / "heartbeat-token"
     if args.demo:
         services = data / "demo-services.yml"
-        services.write_text(services_yaml(url["simulation"], "5s", "200ms"))
+        heartbeat_token = secret(heartbeat_token_file)
+        services.write_text(services_yaml(url["simulation"], "5s", "200ms", heartbeat_token))
         slack_url = f"{url['slack']}/slack"
     stack = Stack(
         workdir=data / ("demo" if args.demo else "stack"),
@@ -206,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         processes.append(statuspage)
         step("status page", lambda: (statuspage.start(), statuspage.wait_ready()))
-        print_table(url, stack, logs, token_file, args.demo)
+        print_table(url, stack, logs, token_file)
+        if args.demo:
+            print_demo_commands(url, heartbeat_token_file)
+        print("\nPress Ctrl-C to stop.", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(p.popen.poll() is None for p in [*processes, *stack.processes.values()]):
             time.sleep(0.5)
@@ -232,14 +234,20 @@ def main(argv: list[str] | None = None) -> int:
         print("Stopped. Data is kept in", data)
 
 
+def secret(path: Path) -> str:
+    """A random token kept in `path` (mode 600) across runs."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _interrupt(*_: object) -> None:
     """SIGTERM stops the stack the same way Ctrl-C does."""
     raise KeyboardInterrupt
 
 
-def print_table(
-    url: dict[str, str], stack: Stack, logs: Path, token_file: Path, demo: bool
-) -> None:
+def print_table(url: dict[str, str], stack: Stack, logs: Path, token_file: Path) -> None:
     rows = [
         ("Status page", url["statuspage"]),
         ("Prometheus", url["prometheus"]),
@@ -252,15 +260,23 @@ def print_table(
     print("\nReady:")
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}")
-    if demo:
-        sim = url["simulation"]
-        print(
-            "\nTake a simulated service down and up again, then watch the status page and the"
-            f" [slack] lines here:\n  curl -X POST '{sim}/-/sim/linker?mode=failure'\n"
-            f"  curl -X POST '{sim}/-/sim/linker?mode=ok'\n"
-            f"(services: sefaria-org, linker, mcp, export-server; modes: GET {sim}/-/sim)"
-        )
-    print("\nPress Ctrl-C to stop.", flush=True)
+
+
+def print_demo_commands(url: dict[str, str], heartbeat_token_file: Path) -> None:
+    sim = url["simulation"]
+    heartbeat = f"{url['exporter']}/api/v1/heartbeat/export-job"
+    report = 'curl -fsS -X POST -H "Authorization: Bearer $TOKEN"'
+    print(
+        "\nTake a simulated service down and up again, then watch the status page and the"
+        f" [slack] lines here:\n  curl -X POST '{sim}/-/sim/linker?mode=failure'\n"
+        f"  curl -X POST '{sim}/-/sim/linker?mode=ok'\n"
+        f"(services: sefaria-org, linker, mcp, export-server; modes: GET {sim}/-/sim)\n"
+        "\nThe nightly export is a batch job: it reports to the exporter, as the last line of"
+        " the job would. Report a failed run (down at once), then a successful one:\n"
+        f"  TOKEN=$(cat {heartbeat_token_file})\n"
+        f"  {report} -d 'disk full' {heartbeat}/fail\n"
+        f"  {report} {heartbeat}"
+    )
 
 
 if __name__ == "__main__":

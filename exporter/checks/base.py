@@ -9,6 +9,7 @@ from types import MappingProxyType
 import httpx
 
 from exporter.config import ServiceConfig
+from exporter.heartbeat.state import HeartbeatBook
 
 
 class Reason(StrEnum):
@@ -24,6 +25,29 @@ class Reason(StrEnum):
     JOB_FAILED = "job_failed"
     JOB_TIMEOUT = "job_timeout"
     INVALID_RESPONSE = "invalid_response"
+    HEARTBEAT_MISSED = "heartbeat_missed"
+
+
+@dataclass(frozen=True)
+class McpDetails:
+    """What an MCP check learned about the server (values from the server, length-capped)."""
+
+    transport: str
+    protocol_version: str
+    server_name: str
+    server_version: str
+    tools: int | None = None
+    """Tools the server listed; None when the check ended before tools/list answered."""
+    initialize_seconds: float | None = None
+    tools_list_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class HeartbeatDetails:
+    """When a pushed service last reported, and when it is down if no report comes."""
+
+    last_report: float | None
+    deadline: float
 
 
 @dataclass(frozen=True)
@@ -40,6 +64,8 @@ class CheckResult:
     message: str = ""
     transient: bool = False
     """A failure that another attempt may cure (transport error, timeout, 5xx)."""
+    mcp: McpDetails | None = None
+    heartbeat: HeartbeatDetails | None = None
 
     @classmethod
     def failure(cls, reason: Reason, message: str, **details) -> "CheckResult":
@@ -53,6 +79,10 @@ class CheckContext:
     ssl_context: ssl.SSLContext
     kept_clients: dict[str, tuple[ServiceConfig, httpx.AsyncClient]] = field(default_factory=dict)
     """Clients kept between checks for `reuse_connection: true`, with the config they serve."""
+    mcp_transports: dict[str, tuple[ServiceConfig, str]] = field(default_factory=dict)
+    """The MCP transport that last worked for a `transport: auto` service (until reload)."""
+    heartbeats: HeartbeatBook = field(default_factory=HeartbeatBook)
+    """Reports pushed by heartbeat services (in memory only unless given a state file)."""
 
     async def aclose(self, service: ServiceConfig | None = None) -> None:
         """Close the client kept for this exact service config, or every kept client."""

@@ -4,12 +4,12 @@ An event stream never ends by itself, so the check returns the moment the event 
 only waits for its timeout when no event comes.
 """
 
-from collections.abc import AsyncIterator
 from functools import partial
 
 import httpx
 
 from exporter.checks.base import CheckContext, CheckResult, Reason
+from exporter.checks.events import StreamTooLong, read_events
 from exporter.checks.expect import header_mismatch
 from exporter.checks.http import status_failure
 from exporter.checks.retry import single_request_check
@@ -53,33 +53,16 @@ async def _judge_stream(service: ServiceConfig, ex: Exchange) -> CheckResult:
     if mismatch:
         return CheckResult.failure(Reason.HEADER_MISMATCH, mismatch, **details)
     wanted = service.expect.event
-    async for name in _event_names(response.aiter_lines(), service.max_body_bytes):
-        if wanted is None or name == wanted:
-            ex.mark_transfer_done()
-            return CheckResult(success=True, reason=Reason.OK, **details)
-    ex.mark_transfer_done()
     what = f"an {wanted!r} event" if wanted else "any event"
+    try:
+        async for event in read_events(response.aiter_bytes(), service.max_body_bytes):
+            if wanted is None or event.name == wanted:
+                ex.mark_transfer_done()
+                return CheckResult(success=True, reason=Reason.OK, **details)
+    except StreamTooLong:
+        message = f"no {what} in the first {service.max_body_bytes} bytes of the stream"
+        return CheckResult.failure(Reason.INVALID_RESPONSE, message, **details)
+    ex.mark_transfer_done()
     return CheckResult.failure(
         Reason.INVALID_RESPONSE, f"stream ended before {what} arrived", **details
     )
-
-
-async def _event_names(lines: AsyncIterator[str], limit: int) -> AsyncIterator[str]:
-    """Names of the events in an SSE line stream (WHATWG rules), stopping after `limit` chars."""
-    name = ""
-    has_data = False
-    seen = 0
-    async for line in lines:
-        seen += len(line) + 1
-        if seen > limit:
-            return
-        if not line:
-            if has_data:
-                yield name or "message"
-            name, has_data = "", False
-            continue
-        field, _, value = line.partition(":")
-        if field == "event":
-            name = value.removeprefix(" ")
-        elif field == "data":
-            has_data = True

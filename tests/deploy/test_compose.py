@@ -281,3 +281,15 @@ def test_dockerfile_installs_every_package_and_runs_unprivileged_with_a_healthch
     ignored = set((REPO / ".dockerignore").read_text().splitlines())
     assert "*" in ignored
     assert {f"!{package}/" for package in packages} <= ignored
+
+
+def test_the_exporter_keeps_heartbeat_reports_on_a_volume_its_user_can_write(resolved):
+    """Its config is mounted read-only, so the state file cannot sit next to it."""
+    exporter = resolved["services"]["exporter"]
+    (flag,) = [arg for arg in exporter["command"] if arg.startswith("--heartbeat.state-file=")]
+    directory = str(Path(flag.partition("=")[2]).parent)
+    assert f"exporter-data:{directory}:rw" in exporter["volumes"]
+    assert "exporter-data" in resolved["volumes"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    user = re.search(r"^USER (\d+):(\d+)", dockerfile, re.MULTILINE)
+    assert f"install -d -o {user[1]} -g {user[2]} {directory}" in dockerfile

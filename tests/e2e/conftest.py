@@ -13,6 +13,7 @@ from stack import Stack, Timings
 from simulation import Simulation, create_app, services_yaml
 
 MEASURED: list[str] = []
+HEARTBEAT_TOKEN = "e2e-heartbeat-token-0123456789"
 
 
 @dataclass
@@ -79,7 +80,8 @@ def sim() -> Simulation:
 async def stack(aiohttp_server, sim, fake_slack, tmp_path):
     sim_server = await aiohttp_server(create_app(sim), host="127.0.0.1")
     services = tmp_path / "services.yml"
-    services.write_text(services_yaml(str(sim_server.make_url("")).rstrip("/"), "1s", "50ms"))
+    base_url = str(sim_server.make_url("")).rstrip("/")
+    services.write_text(services_yaml(base_url, "1s", "50ms", HEARTBEAT_TOKEN))
     running = Stack(
         workdir=tmp_path / "stack",
         services_file=services,

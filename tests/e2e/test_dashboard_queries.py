@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import HEARTBEAT_TOKEN
+
 DASHBOARDS = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
 EXPECTED_EMPTY = {
     ("Service overview", "TLS certificate days left"): (
@@ -67,9 +69,17 @@ def test_every_panel_has_a_query_to_check():
 
 @pytest.fixture
 async def loaded_stack(stack, sim):
-    """The stack once every recording rule has data and the Linker's outage alert is firing."""
+    """The stack once every recording rule has data, the Linker's outage alert is firing and the
+    nightly export has reported."""
     sim.set_mode("linker", "failure")
+    report = urllib.request.Request(
+        f"{stack.url('exporter')}/api/v1/heartbeat/export-job",
+        method="POST",
+        headers={"Authorization": f"Bearer {HEARTBEAT_TOKEN}"},
+    )
+    await asyncio.to_thread(urllib.request.urlopen, report, timeout=5)
     for promql in (
+        "probe_heartbeat_last_report_timestamp_seconds",
         'ALERTS{alertname="ServiceDown", alertstate="firing"}',
         "service:probe_check_duration_seconds:p95_rate5m",
         'probe_result_info{reason!="ok"}',
@@ -122,7 +132,7 @@ def variable_queries() -> dict[str, tuple[str, str]]:
 
 async def test_template_variables_list_the_services_and_the_exporter(loaded_stack):
     expected = {
-        "service": ["export-server", "linker", "mcp", "sefaria-org"],
+        "service": ["export-job", "export-server", "linker", "mcp", "sefaria-org"],
         "instance": [loaded_stack.address("exporter")],
     }
     values = {}

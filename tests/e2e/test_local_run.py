@@ -1,9 +1,10 @@
 """`make run` / `make demo`: deploy/local/run.py starts the whole stack, shows where it is, takes a
-simulated service down and up with the commands it prints (page and Slack follow), keeps its
-data, and stops cleanly on Ctrl-C."""
+simulated service down and up and reports a batch job's runs with the commands it prints (page
+and Slack follow), keeps its data, and stops cleanly on Ctrl-C."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,31 +39,55 @@ def get(url: str) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
-def linker_status(statuspage_port: int) -> str:
+def component_status(statuspage_port: int, service: str) -> str:
     _, body = get(f"http://127.0.0.1:{statuspage_port}/api/v2/components.json")
-    (linker,) = [c for c in json.loads(body)["components"] if c["id"] == "linker"]
-    return linker["status"]
+    (component,) = [c for c in json.loads(body)["components"] if c["id"] == service]
+    return component["status"]
 
 
-def wait_for_linker(statuspage_port: int, status: str, timeout: float = 60) -> None:
+def wait_for_status(statuspage_port: int, wanted: dict[str, str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while linker_status(statuspage_port) != status:
-        assert time.monotonic() < deadline, f"linker never became {status}"
+    while {service: component_status(statuspage_port, service) for service in wanted} != wanted:
+        assert time.monotonic() < deadline, f"never became {wanted}"
         time.sleep(0.5)
+
+
+def nightly_export_row(statuspage_port: int) -> str:
+    """The status page's row of the heartbeat service, as text."""
+    _, page = get(f"http://127.0.0.1:{statuspage_port}/")
+    row = re.search(r'<span class="name">Nightly export</span>(.*?)</div>', page.decode(), re.S)
+    assert row, "the nightly export is not on the page"
+    return " ".join(re.sub(r"<[^>]+>", " ", row[1]).split())
+
+
+def run(command: str) -> None:
+    subprocess.run(["bash", "-c", command], check=True, capture_output=True, timeout=10)
 
 
 def watch_an_outage_and_its_recovery(
     printed: str, output_path: Path, process: subprocess.Popen, statuspage_port: int
 ) -> None:
-    """The demo's own printed commands take the Linker down and up; the page and Slack follow."""
+    """The demo's own printed commands take the Linker down and up and report the nightly export's
+    runs (a failed one, then a good one); the page and Slack follow."""
     down, up = [line.strip() for line in printed.splitlines() if "/-/sim/linker?mode=" in line]
     assert down.startswith("curl -X POST '")
     assert down.endswith("/-/sim/linker?mode=failure'")
-    subprocess.run(["bash", "-c", down], check=True, capture_output=True, timeout=10)
-    wait_for_linker(statuspage_port, "major_outage")
+    (token,) = [line.strip() for line in printed.splitlines() if line.strip().startswith("TOKEN=")]
+    failed, succeeded = [
+        f"{token}; {line.strip()}" for line in printed.splitlines() if "/api/v1/heartbeat/" in line
+    ]
+    assert failed.endswith("/api/v1/heartbeat/export-job/fail")
+    assert nightly_export_row(statuspage_port).startswith("no report yet")
+    run(down)
+    run(failed)
+    wait_for_status(statuspage_port, {"linker": "major_outage", "export-job": "major_outage"})
     wait_for_output(output_path, "[slack] :red_circle: Linker API is down", process, timeout=60)
-    subprocess.run(["bash", "-c", up], check=True, capture_output=True, timeout=10)
-    wait_for_linker(statuspage_port, "operational")
+    run(up)
+    run(succeeded)
+    wait_for_status(statuspage_port, {"linker": "operational", "export-job": "operational"})
+    assert re.fullmatch(
+        r"last report \d+ (s|min) ago ✓ Operational", nightly_export_row(statuspage_port)
+    )
     wait_for_output(output_path, "[slack] :large_green_circle: Resolved", process, timeout=60)
 
 
@@ -83,7 +108,7 @@ def test_demo_starts_everything_and_stops_cleanly_on_ctrl_c() -> None:
         status, body = get(f"http://127.0.0.1:{ports['statuspage']}/api/v2/components.json")
         assert status == 200
         assert {c["id"] for c in json.loads(body)["components"] if not c["group"]} == {
-            "sefaria-org", "linker", "mcp", "export-server",
+            "sefaria-org", "linker", "mcp", "export-server", "export-job",
         }  # fmt: skip
         assert get(f"http://127.0.0.1:{ports['prometheus']}/-/ready")[0] == 200
         assert get(f"http://127.0.0.1:{ports['alertmanager']}/-/ready")[0] == 200

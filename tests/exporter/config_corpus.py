@@ -210,6 +210,18 @@ HOSTILE: list[Hostile] = [
         "backoff of 2d", service("retries: {backoff: 2d}"), "services[0].retries.backoff", "1d"
     ),
     Hostile(
+        "heartbeat every 32 days",
+        b"services: [{id: a, kind: heartbeat, interval: 32d, token: abcdefghijklmnopq}]\n",
+        "services[0].interval",
+        "at most 31d",
+    ),
+    Hostile(
+        "heartbeat grace of 40 days",
+        b"services: [{id: a, kind: heartbeat, grace: 40d, token: abcdefghijklmnopq}]\n",
+        "services[0].grace",
+        "at most 31d",
+    ),
+    Hostile(
         "a million attempts",
         service("retries: {attempts: 1000000}"),
         "services[0].retries.attempts",

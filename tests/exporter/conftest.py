@@ -1,7 +1,9 @@
 """Fixtures: the simulated Sefaria on a real loopback server, and services built from YAML."""
 
+import asyncio
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -48,3 +50,13 @@ def make_service() -> Callable[..., ServiceConfig]:
         return service_from(entry)
 
     return make
+
+
+async def eventually(condition, timeout=5.0, interval=0.02):
+    """Wait until `condition()` is truthy; fail with a clear message after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

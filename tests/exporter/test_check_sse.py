@@ -1,4 +1,4 @@
-"""The sse check against the simulated MCP server, whose stream never ends by itself."""
+"""The sse check against the simulated legacy MCP event stream, which never ends by itself."""
 
 import time
 
@@ -10,7 +10,7 @@ from exporter.checks import KINDS, Reason
 @pytest.fixture
 def mcp(make_service, base_url):
     def make(**overrides):
-        return make_service(kind="sse", url=base_url + "/mcp", **overrides)
+        return make_service(kind="sse", url=base_url + "/sse", **overrides)
 
     return make
 

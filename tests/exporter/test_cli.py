@@ -1,6 +1,7 @@
 """The command line, run as a real process: --config.check, --once, and serving /metrics."""
 
 import asyncio
+import re
 import signal
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import aiohttp
 import pytest
 
 from exporter.cli import split_address
+from exporter.heartbeat.state import HeartbeatBook
 from simulation import services_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,11 +62,29 @@ async def test_once_prints_a_table_and_exits_zero_when_all_are_up(sim_config):
 
 
 async def test_once_exits_one_and_names_the_reason_when_a_service_is_down(sim_config, sim):
-    sim.set_mode("mcp", "wrong_content_type")
+    sim.set_mode("mcp", "missing_tool")
     code, out, _ = await run_exporter("--config.file", str(sim_config), "--once")
     assert code == 1
     mcp = next(line for line in out.splitlines() if line.startswith("mcp "))
-    assert mcp.split()[2:4] == ["DOWN", "header_mismatch"]
+    assert mcp.split()[2:4] == ["DOWN", "body_mismatch"]
+    assert mcp.endswith("missing tools: text_search")
+
+
+async def test_once_judges_heartbeat_services_by_the_reports_in_the_state_file(tmp_path):
+    config = tmp_path / "services.yml"
+    config.write_text(
+        "services:\n  - {id: job, kind: heartbeat, interval: 24h, token: job-token-0123456789}\n"
+    )
+    state = tmp_path / "elsewhere.json"
+    book = HeartbeatBook(state)
+    await book.report("job", ok=False, message="disk full")
+    code, out, _ = await run_exporter(
+        "--config.file", str(config), "--heartbeat.state-file", str(state), "--once"
+    )
+    assert code == 1
+    job = next(line for line in out.splitlines() if line.startswith("job "))
+    assert job.split()[2:4] == ["DOWN", "job_failed"]
+    assert re.search(r"the job reported a failure (just now|\d+s ago): disk full$", job)
 
 
 async def test_serves_metrics_and_stops_cleanly_on_sigterm(sim_config, unused_tcp_port):

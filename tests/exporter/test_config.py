@@ -21,8 +21,8 @@ def test_default_file_has_the_sefaria_services():
     assert kinds == {
         "sefaria-org": ("http", True),
         "linker": ("async_job", True),
-        "mcp": ("sse", True),
-        "export-server": ("http", False),
+        "mcp": ("mcp", True),
+        "export-server": ("heartbeat", False),
     }
     linker = next(service for service in config.services if service.id == "linker")
     assert linker.job.poll_url.endswith("/api/async/{id}")
@@ -47,6 +47,15 @@ def test_inherited_timeout_is_capped_at_a_short_interval():
     (service,) = parse("services: [{id: a, url: 'http://127.0.0.1/', interval: 3s}]").services
     assert service.timeout == 3
     assert service.budget < service.interval
+
+
+def test_durations_are_at_most_a_day_but_a_heartbeat_may_wait_a_month():
+    (weekly,) = parse(
+        "services: [{id: a, kind: heartbeat, interval: 7d, grace: 1d, token: abcdefghijklmnopq}]"
+    ).services
+    assert (weekly.interval, weekly.heartbeat.grace) == (7 * 86400, 86400)
+    (daily,) = parse("services: [{id: a, url: 'http://x/', interval: 1d}]").services
+    assert daily.interval == 86400
 
 
 def test_env_tag_reads_secrets_from_the_environment():

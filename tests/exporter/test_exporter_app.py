@@ -18,16 +18,7 @@ from exporter.runtime import Exporter, Settings
 from exporter.scheduler import Scheduler
 from simulation import services_yaml
 from tests.exporter.config_corpus import HOSTILE
-
-
-async def eventually(condition, timeout=5.0, interval=0.02):
-    """Wait until `condition()` is truthy; fail with a clear message after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+from tests.exporter.conftest import eventually
 
 
 def write_config(path: Path, base_url: str, interval="200ms", tweak=None) -> None:
@@ -114,6 +105,8 @@ async def test_outage_shows_as_down_with_its_reason_then_recovers(make_exporter,
     linker = next(entry for entry in body["services"] if entry["service"] == "linker")
     assert (linker["up"], linker["reason"]) == (False, "job_failed")
     assert "FAILURE" in linker["message"]
+    mcp = next(entry for entry in body["services"] if entry["service"] == "mcp")
+    assert (mcp["mcp"]["transport"], mcp["mcp"]["tools"]) == ("streamable_http", 3)
     sim.set_mode("linker", "ok")
     await eventually(lambda: success(exporter, "linker") == 1)
 

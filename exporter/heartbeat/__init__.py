@@ -1,0 +1,1 @@
+"""Heartbeat services: batch jobs report to the exporter instead of being polled."""
