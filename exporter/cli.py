@@ -52,6 +52,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=512,
         help="bound on checks in flight at once (default %(default)s)",
     )
+    add(
+        "--location",
+        default=None,
+        help="where this exporter checks from, e.g. eu; exposed as status_exporter_info{location} "
+        "to match the `location` label Prometheus gives this target",
+    )
     add("--log.level", dest="log_level", choices=LEVELS, default="info")
     add("--log.format", dest="log_format", choices=("text", "json"), default="text")
     return parser.parse_args(argv)
@@ -74,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(results))
         return 0 if all(result.success for _, result in results) else 1
     host, port = split_address(args.listen_address)
-    exporter = Exporter(config, Settings(Path(args.config_file), args.max_concurrent))
+    settings = Settings(Path(args.config_file), args.max_concurrent, args.location)
+    exporter = Exporter(config, settings)
     event(log, logging.INFO, "listening", address=args.listen_address, config=args.config_file)
     web.run_app(create_app(exporter), host=host, port=port, print=None, access_log=None)
     return 0

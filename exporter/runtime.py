@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Gauge, Info, PlatformCollector, ProcessCollector
 from prometheus_client.gc_collector import GCCollector
 
 from exporter.checks import CheckContext
@@ -24,6 +24,8 @@ log = logging.getLogger("exporter")
 class Settings:
     config_file: Path
     max_concurrent_checks: int = 512
+    location: str | None = None
+    """Where this exporter checks from, as Prometheus should label its target (DESIGN §7)."""
 
 
 class Exporter:
@@ -48,6 +50,14 @@ class Exporter:
             "Timestamp of the last successful configuration reload.",
             registry=self.registry,
         )
+        if settings.location:
+            # Prometheus renames it `exported_location` next to the target's own `location`
+            # label, so a target labelled with another location's name shows (an alert says so).
+            Info(
+                "status_exporter",
+                "Where this exporter checks from (--location).",
+                registry=self.registry,
+            ).info({"location": settings.location})
         self.scheduler_metrics = SchedulerMetrics(self.registry)
         self.scheduler: Scheduler | None = None
         self._ready = False
