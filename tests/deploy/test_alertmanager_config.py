@@ -29,4 +29,4 @@ def test_no_secret_is_committed_and_slack_resolves():
         assert receiver["api_url_file"].startswith("/run/secrets/")
         assert receiver["send_resolved"] is True
         assert receiver["channel"] == "#sefaria-down"
-    assert config["route"]["group_by"] == ["alertname", "service"]
+    assert config["route"]["group_by"] == ["alertname", "service", "location", "instance"]
