@@ -14,11 +14,14 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import pytest
 from stack import Location, Stack, Timings
 
 from exporter.durations import parse_duration
 from simulation import Simulation, create_app, services_yaml
+from statuspage.live import Live, load_live
+from statuspage.prometheus import PrometheusClient
 from tests.e2e.conftest import MEASURED, FakeSlack, Message
 
 LOCATIONS = ("eu", "us", "asia")
@@ -93,6 +96,12 @@ async def wait_for_promql(stack: Stack, promql: str, timeout: float = 30.0) -> N
     """Until every Prometheus replica answers `promql` with data."""
     for prometheus in stack.prometheuses:
         await asyncio.to_thread(stack.wait_for_query, promql, timeout, prometheus)
+
+
+async def status_page_view(stack: Stack) -> Live:
+    """What the status page reads from Prometheus, through its own queries."""
+    async with aiohttp.ClientSession() as session:
+        return await load_live(PrometheusClient(session, stack.url("prometheus"), 5.0))
 
 
 def hooks(slack: FakeSlack, service: str) -> list[str]:
@@ -182,6 +191,7 @@ async def test_one_outage_is_one_message_whatever_the_scale(ha, fake_slack):
     for prometheus in stack.prometheuses:
         state = stack.query('service:probe_success:quorum{service="linker"}', prometheus)
         assert state[0]["value"][1] == "1", prometheus
+    assert (await status_page_view(stack)).probes["linker"].up is True
     after_blip = {s["metric"]["location"]: float(s["value"][1]) for s in stack.query(failures)}
     MEASURED.append(
         f"1. down from 1 of 3 locations, and 5. a blip (one failed check) from all: "
@@ -194,9 +204,15 @@ async def test_one_outage_is_one_message_whatever_the_scale(ha, fake_slack):
     locations.set_mode("linker", "ok", ("eu",))
     await wait_for_promql(stack, 'service:probe_locations_down:count{service="linker"} == 0')
 
-    # 2. Down from every location: one firing message, one resolved, one hook post each.
+    # 2. Down from every location: one firing message, one resolved, one hook post each; the
+    # status page says down meanwhile.
+    async def the_status_page_agrees() -> None:
+        live = await status_page_view(stack)
+        assert live.probes["linker"].up is False
+        assert "linker" in live.down_since
+
     down, up, latency = await outage(
-        stack, locations, fake_slack, "linker", "Linker API", "failure"
+        stack, locations, fake_slack, "linker", "Linker API", "failure", the_status_page_agrees
     )
     MEASURED.append(
         f"2. down from 3 of 3: (firing, resolved) = {count(fake_slack, 'Linker API')}; {latency}"
