@@ -158,6 +158,13 @@ def count(slack: FakeSlack, name: str) -> tuple[int, int]:
     return sum(map(firing(name), slack.slack)), sum(map(resolved(name), slack.slack))
 
 
+def exactly_once(slack: FakeSlack, scenario: str, service: str, name: str, latency: str) -> None:
+    """One firing and one resolved Slack message about `name`, and one hook post each."""
+    MEASURED.append(f"{scenario}: (firing, resolved) = {count(slack, name)}; {latency}")
+    assert count(slack, name) == (1, 1)
+    assert hooks(slack, service) == ["firing", "resolved"]
+
+
 def wait_for_the_sender(stack: Stack, before: dict[str, float], timeout: float = 10.0) -> str:
     """The one Alertmanager whose Slack notifications grew since `before`."""
     deadline = time.monotonic() + timeout
@@ -214,12 +221,8 @@ async def test_one_outage_is_one_message_whatever_the_scale(ha, fake_slack):
     down, up, latency = await outage(
         stack, locations, fake_slack, "linker", "Linker API", "failure", the_status_page_agrees
     )
-    MEASURED.append(
-        f"2. down from 3 of 3: (firing, resolved) = {count(fake_slack, 'Linker API')}; {latency}"
-    )
-    assert count(fake_slack, "Linker API") == (1, 1)
+    exactly_once(fake_slack, "2. down from 3 of 3", "linker", "Linker API", latency)
     assert len(fake_slack.slack) == 2
-    assert hooks(fake_slack, "linker") == ["firing", "resolved"]
     assert down.title.count("Linker API") == 1
     assert down.field("Locations") == "down from 3 of 3 locations: asia, eu, us"
     assert down.field("Reason") == "job_failed"
@@ -239,12 +242,8 @@ async def test_one_outage_is_one_message_whatever_the_scale(ha, fake_slack):
     *_, latency = await outage(
         stack, locations, fake_slack, "export-server", "Export Server", "error", kill_the_sender
     )
-    MEASURED.append(
-        f"3. {killed[0]} (the sender) killed mid-outage: (firing, resolved) = "
-        f"{count(fake_slack, 'Export Server')}; {latency}"
-    )
-    assert count(fake_slack, "Export Server") == (1, 1)
-    assert hooks(fake_slack, "export-server") == ["firing", "resolved"]
+    scenario = f"3. {killed[0]} (the sender) killed mid-outage"
+    exactly_once(fake_slack, scenario, "export-server", "Export Server", latency)
 
     # 4. A Prometheus replica restarts mid-outage: it loses its alert state (not its data),
     # fires the alert again and sends it to every Alertmanager. No extra message, while the
@@ -258,12 +257,7 @@ async def test_one_outage_is_one_message_whatever_the_scale(ha, fake_slack):
     *_, latency = await outage(
         stack, locations, fake_slack, "mcp", "MCP server", "error", restart_a_replica
     )
-    MEASURED.append(
-        f"4. prometheus-b restarted mid-outage: (firing, resolved) = "
-        f"{count(fake_slack, 'MCP server')}; {latency}"
-    )
-    assert count(fake_slack, "MCP server") == (1, 1)
-    assert hooks(fake_slack, "mcp") == ["firing", "resolved"]
+    exactly_once(fake_slack, "4. prometheus-b restarted mid-outage", "mcp", "MCP server", latency)
 
     MEASURED.append(f"HA scenarios took {time.monotonic() - started:.1f} s")
     assert len(fake_slack.slack) == 6
