@@ -143,7 +143,7 @@ def main() -> None:
         processes[-1].start()
         processes[-1].wait_ready()
         stack.start()
-        stack.wait_for_query(f"count(probe_success == 1) >= {SERVICES}", timeout=60)
+        stack.wait_for_query(f"count(service:probe_success:quorum == 1) >= {SERVICES}", timeout=60)
         cluster.start()
         database_url = cluster.create_database("statuspage")
         asyncio.run(seed_incidents(database_url))

@@ -67,6 +67,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where heartbeat reports are kept across restarts "
         "(default: next to the services file, e.g. services.heartbeats.json)",
     )
+    add(
+        "--location",
+        default=None,
+        help="where this exporter checks from, e.g. eu; exposed as status_exporter_info{location} "
+        "to match the `location` label Prometheus gives this target",
+    )
     add("--log.level", dest="log_level", choices=LEVELS, default="info")
     add("--log.format", dest="log_format", choices=("text", "json"), default="text")
     return parser.parse_args(argv)
@@ -89,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.max_concurrent,
         args.heartbeat_state_file,
         enable_lifecycle=args.enable_lifecycle,
+        location=args.location,
     )
     if args.once:
         heartbeats = HeartbeatBook(settings.state_file)

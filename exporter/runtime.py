@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Gauge, Info, PlatformCollector, ProcessCollector
 from prometheus_client.gc_collector import GCCollector
 
 from exporter.checks import CheckContext, CheckResult
@@ -33,6 +33,8 @@ class Settings:
     """Whether `POST /-/reload` may reload (as Prometheus' `--web.enable-lifecycle`)."""
     reload_timeout: float = 30.0
     """Seconds a reload may spend reading the file; the largest file allowed takes a few."""
+    location: str | None = None
+    """Where this exporter checks from, as Prometheus should label its target (DESIGN §7)."""
 
     @property
     def state_file(self) -> Path:
@@ -64,6 +66,14 @@ class Exporter:
             "Timestamp of the last successful configuration reload.",
             registry=self.registry,
         )
+        if settings.location:
+            # Prometheus renames it `exported_location` next to the target's own `location`
+            # label, so a target labelled with another location's name shows (an alert says so).
+            Info(
+                "status_exporter",
+                "Where this exporter checks from (--location).",
+                registry=self.registry,
+            ).info({"location": settings.location})
         self.scheduler_metrics = SchedulerMetrics(self.registry)
         self.scheduler: Scheduler | None = None
         self._ready = False

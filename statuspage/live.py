@@ -30,15 +30,20 @@ class Live:
     """When each heartbeat service (a batch job that reports in) last reported."""
 
 
-# Aggregated by service, so a highly available pair of exporters reads as one service
-# (the worse verdict, the newer timestamps).
+# One value per service however many exporters (locations) check it: up/down and latency are
+# the service-level state the recording rules decide once (a quorum over the locations, their
+# median latency), the same the alerts read; timestamps are the newest.
 _QUERIES = {
-    "up": "min by (service) (probe_success)",
+    "up": "service:probe_success:quorum",
     "last_run": "max by (service) (probe_last_run_timestamp_seconds)",
     "interval": "max by (service) (probe_interval_seconds)",
-    "latency": "max by (service) (probe_duration_seconds)",
+    "latency": "service:probe_duration_seconds:median",
     "objective": "max by (service) (probe_latency_objective_seconds)",
-    "last_change": "max by (service) (probe_last_change_timestamp_seconds)",
+    # Down since: first seen down by a location that still sees it down.
+    "last_change": (
+        "min by (service) (probe_last_change_timestamp_seconds"
+        " and on (instance, service) instance_service:probe_success:fresh == 0)"
+    ),
     # The alert rule owns the definition of flapping; the page shows what it decided.
     "flapping": 'max by (service) (ALERTS{alertname="ServiceFlapping", alertstate="firing"})',
     "last_report": "max by (service) (probe_heartbeat_last_report_timestamp_seconds)",
@@ -46,11 +51,9 @@ _QUERIES = {
 
 
 def uptime_ratio_promql(window: str) -> str:
-    """Share of successful checks per service over `window` (a PromQL range like `1d`)."""
-    return (
-        f'sum by (service) (increase(probe_checks_total{{result="success"}}[{window}]))'
-        f" / sum by (service) (increase(probe_checks_total[{window}]))"
-    )
+    """Share of `window` (a PromQL range like `1d`) each service was up, by its service-level
+    state: one location's own trouble costs it no uptime."""
+    return f"avg_over_time(service:probe_success:quorum[{window}])"
 
 
 async def load_live(prometheus: PrometheusClient) -> Live:

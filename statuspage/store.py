@@ -151,21 +151,29 @@ class Store:
         body: str,
         services: Sequence[str],
         alert_key: str | None = None,
+        alert_started_at: datetime | None = None,
     ) -> Incident | None:
-        """The new incident with its first update; None if `alert_key` already has one."""
+        """The new incident with its first update. None when `alert_key` already has an open
+        incident, or one that ended at or after `alert_started_at` (a late copy of a
+        notification about an outage that is over)."""
 
         async def write(connection: asyncpg.Connection) -> Incident | None:
             async with connection.transaction():
                 incident_id = await connection.fetchval(
                     """INSERT INTO incidents (title, impact, status, services, alert_key,
                                               resolved_at)
-                       VALUES ($1, $2, $3, $4, $5, CASE WHEN $3 = 'resolved' THEN now() END)
-                       ON CONFLICT (alert_key) DO NOTHING RETURNING id""",
+                       SELECT $1, $2, $3, $4, $5, CASE WHEN $3 = 'resolved' THEN now() END
+                        WHERE NOT EXISTS (
+                              SELECT 1 FROM incidents WHERE alert_key = $5
+                                 AND coalesce(alert_ended_at, resolved_at) >= $6)
+                       ON CONFLICT (alert_key) WHERE resolved_at IS NULL DO NOTHING
+                       RETURNING id""",
                     title,
                     impact.value,
                     status,
                     list(services),
                     alert_key,
+                    alert_started_at,
                 )
                 if incident_id is None:
                     return None
@@ -201,15 +209,19 @@ class Store:
         )
         return status == "DELETE 1"
 
-    async def resolve_alert_incident(self, alert_key: str, body: str) -> Incident | None:
-        """Resolve the automatic incident of `alert_key` once; None if none or already done."""
+    async def resolve_alert_incident(
+        self, alert_key: str, body: str, ended_at: datetime | None = None
+    ) -> Incident | None:
+        """Resolve the open automatic incident of `alert_key` once, noting when the alert
+        ended; None if there is none open."""
 
         async def write(connection: asyncpg.Connection) -> Incident | None:
             async with connection.transaction():
                 incident_id = await connection.fetchval(
-                    """SELECT id FROM incidents WHERE alert_key = $1 AND resolved_at IS NULL
-                       FOR UPDATE""",
+                    """UPDATE incidents SET alert_ended_at = $2
+                        WHERE alert_key = $1 AND resolved_at IS NULL RETURNING id""",
                     alert_key,
+                    ended_at,
                 )
                 if incident_id is None:
                     return None

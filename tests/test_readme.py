@@ -81,6 +81,11 @@ EXERCISED_BY: list[tuple[str, str, str]] = [
         "tests/deploy/test_compose.py",
         '"config", "-q"',
     ),
+    (
+        r"docker compose -f docker-compose\.yml -f docker-compose\.ha\.yml up -d$",
+        "tests/deploy/test_compose.py",
+        "resolve(COMPOSE, COMPOSE_HA)",
+    ),
     (r"docker compose kill -s HUP ", "tests/e2e/test_reload.py", "docker compose kill -s HUP"),
     (
         r"docker compose exec -T postgres pg_(dump|restore) ",

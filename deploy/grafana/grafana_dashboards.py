@@ -24,6 +24,8 @@ DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="sefaria-status-prom
 EXPORTER_JOB = "sefaria-status-exporter"
 SERVICE = 'service=~"$service"'
 RATE = "$__rate_interval"
+WHERE = "{{service}} {{location}}"
+"""Legend of a per-location series (a single exporter may have no `location` label)."""
 
 
 def query(expr: str, legend: str = "__auto", *, instant: bool = False) -> prometheus.Dataquery:
@@ -159,10 +161,10 @@ def uptime_stats() -> Iterator[stat.Panel]:
         yield (
             stat_per_service(
                 f"Uptime {window}",
-                f"Share of checks that passed over the last {window} (recording rule "
-                f"service:probe_checks_success:ratio_rate{rule}).",
+                f"Share of the last {window} the service was up by its service-level state "
+                f"(recording rule service:probe_success:quorum_avg{rule}).",
                 "percentunit",
-                f"service:probe_checks_success:ratio_rate{rule}{{{SERVICE}}}",
+                f"service:probe_success:quorum_avg{rule}{{{SERVICE}}}",
             )
             .decimals(3)
             .thresholds(thresholds((None, "red"), (0.99, "orange"), (0.999, "green")))
@@ -178,23 +180,39 @@ def service_overview() -> dash.Dashboard:
         "Up/down, uptime, latency and diagnostics of every checked service.",
     ).with_variable(service_variable())
 
-    board = board.with_row(dash.Row("Availability")).with_panel(
-        state_timeline(
-            "Up / down",
-            "The latest check of each service after retries (probe_success).",
-            query(f"max by (service) (probe_success{{{SERVICE}}})", "{{service}}"),
+    board = (
+        board.with_row(dash.Row("Availability"))
+        .with_panel(
+            state_timeline(
+                "Up / down",
+                "The service-level state every alert and the status page read: down when a "
+                "majority of the locations checking it see it down "
+                "(service:probe_success:quorum).",
+                query(f"service:probe_success:quorum{{{SERVICE}}}", "{{service}}"),
+            )
+            .mappings(UP_DOWN)
+            .span(24)
+            .height(8)
         )
-        .mappings(UP_DOWN)
-        .span(24)
-        .height(8)
+        .with_panel(
+            state_timeline(
+                "Up / down by location",
+                "The latest check of each service from each location, after retries "
+                "(probe_success): one location's own trouble shows here, not above.",
+                query(f"probe_success{{{SERVICE}}}", WHERE),
+            )
+            .mappings(UP_DOWN)
+            .span(24)
+            .height(8)
+        )
     )
     for panel in uptime_stats():
         board = board.with_panel(panel)
     board = board.with_panel(
         stat_per_service(
             "Error budget remaining (30d)",
-            "Share of the 30-day error budget of a 99.9 % objective still unspent; below zero "
-            "the objective is missed.",
+            "Share of the 30-day error budget of a 99.9 % objective still unspent, spent by the "
+            "service-level state; below zero the objective is missed.",
             "percentunit",
             f"service:probe_error_budget:remaining_ratio30d{{{SERVICE}}}",
         )
@@ -250,23 +268,24 @@ def service_overview() -> dash.Dashboard:
                 "s",
                 query(
                     f"probe_http_duration_seconds{{{SERVICE}}} > 0",
-                    "{{service}} {{phase}}",
+                    "{{service}} {{location}} {{phase}}",
                 ),
             ).span(12)
         )
         .with_panel(
             time_series(
                 "Linker job duration",
-                "Async jobs, submit to completion, against their latency objective.",
+                "Async jobs, submit to completion, from each location, against their latency "
+                "objective.",
                 "s",
                 query(
                     f"probe_duration_seconds{{{SERVICE}}} and on (service) "
                     f'probe_service_info{{kind="async_job"}}',
-                    "{{service}}",
+                    WHERE,
                 ),
                 query(
-                    f"probe_latency_objective_seconds{{{SERVICE}}} and on (service) "
-                    f'probe_service_info{{kind="async_job"}}',
+                    f"max by (service) (probe_latency_objective_seconds{{{SERVICE}}}) "
+                    f'and on (service) probe_service_info{{kind="async_job"}}',
                     "{{service}} objective",
                 ),
             ).span(12)
@@ -351,7 +370,7 @@ def service_overview() -> dash.Dashboard:
             state_timeline(
                 "HTTP status",
                 "The last HTTP status each check saw; 0 means no response at all.",
-                query(f"probe_http_status_code{{{SERVICE}}}", "{{service}}"),
+                query(f"probe_http_status_code{{{SERVICE}}}", WHERE),
             )
             .thresholds(thresholds((None, "red"), (200, "green"), (300, "blue"), (400, "red")))
             .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
@@ -362,7 +381,7 @@ def service_overview() -> dash.Dashboard:
                 "Attempts per check",
                 "Attempts the latest check used; above 1 means retries hid a failure.",
                 "short",
-                query(f"probe_attempts{{{SERVICE}}}", "{{service}}"),
+                query(f"probe_attempts{{{SERVICE}}}", WHERE),
             )
             .min(0)
             .span(12)
@@ -370,10 +389,12 @@ def service_overview() -> dash.Dashboard:
         .with_panel(
             state_timeline(
                 "Failure reasons",
-                "Why a failing check failed (probe_result_info), one row per service and reason.",
+                "Why a failing check failed (probe_result_info), one row per service, location "
+                "and reason.",
                 query(
-                    f'max by (service, reason) (probe_result_info{{{SERVICE}, reason!="ok"}})',
-                    "{{service}}: {{reason}}",
+                    "max by (service, location, reason) "
+                    f'(probe_result_info{{{SERVICE}, reason!="ok"}})',
+                    WHERE + ": {{reason}}",
                 ),
             )
             .mappings(value_texts({"1": ("failing", "red")}))
@@ -503,7 +524,10 @@ def exporter_health() -> dash.Dashboard:
                 "Seconds since each service was checked",
                 "Staleness of results; ProbesStale fires past three intervals.",
                 "s",
-                query(f"time() - probe_last_run_timestamp_seconds{{{job}}}", "{{service}}"),
+                query(
+                    f"time() - probe_last_run_timestamp_seconds{{{job}}}",
+                    "{{instance}} {{service}}",
+                ),
             ).span(12)
         )
         .with_panel(

@@ -1,8 +1,10 @@
 """`/hooks/alertmanager`: Alertmanager's webhook opens and resolves automatic incidents.
 
-A firing `ServiceDown` opens one incident per alert occurrence (fingerprint + start time), so
-Alertmanager's retries and repeat notifications never open a second one; its resolution posts
-one resolved update with the downtime.
+A firing `ServiceDown` opens one incident per service, keyed on the service and not on the
+alert's fingerprint: however many exporters, Prometheus replicas or Alertmanagers report one
+outage, and however often they retry or repeat, it is one incident. Its resolution posts one
+resolved update with the downtime; a late copy of the firing notification, started before that
+end, opens nothing.
 """
 
 import logging
@@ -38,7 +40,7 @@ async def alertmanager(request: web.Request) -> web.Response:
     for alert in alerts:
         labels, service = alert["labels"], alert["labels"]["service"]
         name = known[service].name if service in known else service
-        key = f"{alert['fingerprint']}:{alert['startsAt']}"
+        key = f"{ALERT}:{service}"
         if alert["status"] == "firing":
             created = await store.create_incident(
                 title=alert.get("annotations", {}).get("summary") or f"{name} is down",
@@ -47,6 +49,7 @@ async def alertmanager(request: web.Request) -> web.Response:
                 body=f"Our checks show that {name} is not working. We are investigating.",
                 services=[service],
                 alert_key=key,
+                alert_started_at=_timestamp(alert["startsAt"]),
             )
             opened += created is not None
         else:
@@ -54,7 +57,8 @@ async def alertmanager(request: web.Request) -> web.Response:
             body = f"{name} is working again."
             if down_for is not None:
                 body += f" It was unavailable for about {duration(down_for)}."
-            resolved += await store.resolve_alert_incident(key, body) is not None
+            ended_at = _timestamp(alert.get("endsAt"))
+            resolved += await store.resolve_alert_incident(key, body, ended_at) is not None
         event(
             log,
             logging.INFO,
@@ -93,10 +97,16 @@ def _alerts(payload: Any) -> list[dict[str, Any]]:
     return found
 
 
-def _seconds_between(start: str, end: str | None) -> float | None:
+def _timestamp(text: str | None) -> datetime | None:
+    """An Alertmanager time (RFC 3339, nanoseconds allowed); None if absent or unreadable."""
     try:
-        began = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        ended = datetime.fromisoformat((end or "").replace("Z", "+00:00"))
+        return datetime.fromisoformat((text or "").replace("Z", "+00:00"))
     except ValueError:
+        return None
+
+
+def _seconds_between(start: str, end: str | None) -> float | None:
+    began, ended = _timestamp(start), _timestamp(end)
+    if began is None or ended is None:
         return None
     return (ended - began).total_seconds()

@@ -4,7 +4,9 @@ import subprocess
 from pathlib import Path
 
 import yaml
+from stack import Timings
 
+from exporter.durations import parse_duration
 from tests.deploy.tools import run_tool
 
 ALERTMANAGER = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager"
@@ -29,4 +31,15 @@ def test_no_secret_is_committed_and_slack_resolves():
         assert receiver["api_url_file"].startswith("/run/secrets/")
         assert receiver["send_resolved"] is True
         assert receiver["channel"] == "#sefaria-down"
-    assert config["route"]["group_by"] == ["alertname", "service"]
+    assert config["route"]["group_by"] == ["alertname", "service", "location", "instance"]
+
+
+def test_the_last_cluster_member_decides_before_the_next_flush():
+    """In a cluster of three, the last member waits twice the peer timeout (15s by default)
+    before it checks what the others sent. If that wait outlasted the group interval, it would
+    send its stale copy of a notification the others had already superseded (a firing message
+    after the resolved one)."""
+    config = yaml.safe_load((ALERTMANAGER / "alertmanager.yml").read_text())
+    assert parse_duration(config["route"]["group_interval"]) > 2 * 15
+    fast = Timings.fast()
+    assert 2 * parse_duration(fast.peer_timeout) < parse_duration(fast.group_interval)

@@ -1,4 +1,5 @@
-"""docker-compose.yml, the Dockerfile and the secrets script, checked without a Docker engine.
+"""docker-compose.yml (and its HA variant), the Dockerfile and the secrets script, checked
+without a Docker engine.
 
 docker-compose 1.29 validates and resolves the file; the rest checks that what the file mounts,
 runs and publishes agrees with the repository and with the local stack the other tests run.
@@ -16,12 +17,13 @@ from typing import Any
 import pytest
 import yaml
 from postgres import postgres_bin
-from stack import alertmanager_flags, find_binary, prometheus_flags
+from stack import alertmanager_flags, cluster_flags, find_binary, prometheus_flags
 
 from tests.deploy.tools import run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
+COMPOSE_HA = REPO / "docker-compose.ha.yml"
 INIT_SECRETS = REPO / "deploy" / "compose" / "init-secrets.sh"
 
 
@@ -30,11 +32,12 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], **extra}
 
 
-@pytest.fixture(scope="module")
-def resolved() -> dict[str, Any]:
+def resolve(*files: Path) -> dict[str, Any]:
+    """The configuration docker-compose would run, from these files merged in order."""
     binary = find_binary("docker-compose")
+    options = [argument for path in files for argument in ("-f", str(path))]
     result = subprocess.run(
-        [binary, "-f", str(COMPOSE), "config"],
+        [binary, *options, "config"],
         cwd=REPO,
         env=clean_environment(),
         capture_output=True,
@@ -46,8 +49,20 @@ def resolved() -> dict[str, Any]:
     return yaml.safe_load(result.stdout)
 
 
-def test_docker_compose_validates_the_file():
-    result = run_tool("docker-compose", "-f", str(COMPOSE), "config", "-q", cwd=REPO)
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, Any]:
+    return resolve(COMPOSE)
+
+
+@pytest.fixture(scope="module")
+def resolved_ha() -> dict[str, Any]:
+    return resolve(COMPOSE, COMPOSE_HA)
+
+
+@pytest.mark.parametrize("files", [[COMPOSE], [COMPOSE, COMPOSE_HA]], ids=["single", "ha"])
+def test_docker_compose_validates_the_file(files):
+    options = [argument for path in files for argument in ("-f", str(path))]
+    result = run_tool("docker-compose", *options, "config", "-q", cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
@@ -170,10 +185,12 @@ def test_config_files_find_what_the_containers_mount(resolved):
     assert [str(config_dir / glob) for glob in prometheus_yml["rule_files"]] == [
         f"{rules_dir}/*.yml"
     ]
-    for job in prometheus_yml["scrape_configs"]:
-        for target in job["static_configs"][0]["targets"]:
-            host = target.split(":")[0]
-            assert host in services or host == "localhost", f"{job['job_name']}: {target}"
+    for job in [*prometheus_yml["scrape_configs"], *prometheus_yml["alerting"]["alertmanagers"]]:
+        hosts = [t.split(":")[0] for c in job.get("static_configs", []) for t in c["targets"]]
+        hosts += [name for config in job.get("dns_sd_configs", []) for name in config["names"]]
+        assert hosts
+        for host in hosts:
+            assert host in services or host == "localhost", f"{job.get('job_name')}: {host}"
 
     alertmanager_yml = yaml.safe_load((REPO / "deploy/alertmanager/alertmanager.yml").read_text())
     am_dir = Path(mount_target(services["alertmanager"], "alertmanager.yml")).parent
@@ -293,3 +310,40 @@ def test_the_exporter_keeps_heartbeat_reports_on_a_volume_its_user_can_write(res
     dockerfile = (REPO / "Dockerfile").read_text()
     user = re.search(r"^USER (\d+):(\d+)", dockerfile, re.MULTILINE)
     assert f"install -d -o {user[1]} -g {user[2]} {directory}" in dockerfile
+
+
+def test_ha_variant_adds_a_prometheus_replica_and_an_alertmanager_cluster(resolved, resolved_ha):
+    services = resolved_ha["services"]
+    added = {"prometheus-b", "alertmanager-2", "alertmanager-3"}
+    assert set(services) == set(resolved["services"]) | added
+    for name in ("prometheus", "prometheus-b"):
+        assert services[name]["command"] == prometheus_flags(
+            "/etc/prometheus/prometheus.yml", "/prometheus", "0.0.0.0:9090"
+        )
+        assert services[name]["volumes"][:2] == services["prometheus"]["volumes"][:2]
+    replicas = [
+        services[n]["environment"]["PROMETHEUS_REPLICA"] for n in ("prometheus", "prometheus-b")
+    ]
+    assert replicas == ["a", "b"]
+    members = ["alertmanager", "alertmanager-2", "alertmanager-3"]
+    for name in members:
+        peers = [f"{other}:9094" for other in members if other != name]
+        assert services[name]["command"] == alertmanager_flags(
+            "/etc/alertmanager/alertmanager.yml",
+            "/alertmanager",
+            "0.0.0.0:9093",
+            "http://localhost:9093",
+            cluster_flags("0.0.0.0:9094", peers),
+        )
+        assert services[name]["secrets"] == services["alertmanager"]["secrets"]
+        # prometheus.yml finds the Alertmanagers by this one name (DNS service discovery).
+        aliases = (services[name].get("networks") or {}).get("default", {}).get("aliases", [])
+        assert name == "alertmanager" or "alertmanager" in aliases, name
+    data = [
+        volume.split(":")[0]
+        for name in ("prometheus", "prometheus-b", *members)
+        for volume in services[name]["volumes"]
+        if not volume.startswith("/")
+    ]
+    assert len(data) == len(set(data)) == 5, "each replica keeps its own data"
+    assert not any("ports" in services[name] for name in added)

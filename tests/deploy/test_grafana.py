@@ -80,6 +80,7 @@ def test_dashboards_have_unique_uids_titles_and_panel_ids():
     "title",
     [
         "Up / down",
+        "Up / down by location",
         "Uptime 24h",
         "Uptime 7d",
         "Uptime 30d",

@@ -1,5 +1,6 @@
 """The production Prometheus files, checked and unit-tested by the real promtool."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -33,11 +34,13 @@ def test_rule_unit_tests_pass(test_file):
     assert "SUCCESS" in result.stdout + result.stderr
 
 
-def test_every_alert_has_a_unit_test_and_the_required_annotations():
+def test_every_alert_has_a_unit_test_the_required_annotations_and_a_runbook():
     rules = yaml.safe_load((PROMETHEUS / "rules" / "alerts.yml").read_text())
     alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
     tested = "\n".join(path.read_text() for path in (PROMETHEUS / "tests").glob("*.yml"))
+    readme = (PROMETHEUS.parents[1] / "README.md").read_text()
     for alert in alerts:
-        assert f"alertname: {alert['alert']}" in tested, f"{alert['alert']} has no unit test"
+        assert re.search(f"alertname: {alert['alert']}\\b", tested), f"{alert['alert']}: no test"
+        assert f"### Runbook: {alert['annotations']['runbook']}\n" in readme, alert["alert"]
         assert alert["labels"]["severity"] in ("warning", "critical"), alert["alert"]
         assert {"summary", "description", "runbook"} <= alert["annotations"].keys(), alert["alert"]

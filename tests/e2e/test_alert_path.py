@@ -55,7 +55,11 @@ async def test_killed_exporter_fires_exporter_down_and_no_service_alerts(stack, 
     stack.kill("exporter")
     message = await fake_slack.wait_for(firing)
     MEASURED.append(f"exporter killed → Slack message: {message.received_at - killed_at:.1f} s")
-    assert message.title == ":red_circle: The sefaria-status exporter is not being scraped"
+    address = stack.address("exporter")
+    assert (
+        message.title
+        == f":red_circle: The sefaria-status exporter at {address} is not being scraped"
+    )
     await asyncio.sleep(QUIET)
     assert fake_slack.titles() == [message.title]
 

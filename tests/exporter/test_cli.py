@@ -9,8 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from exporter.cli import split_address
+from exporter.cli import DEFAULT_CONFIG, split_address
+from exporter.config import load_config
 from exporter.heartbeat.state import HeartbeatBook
+from exporter.runtime import Exporter, Settings
 from simulation import services_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,6 +101,8 @@ async def test_serves_metrics_and_stops_cleanly_on_sigterm(sim_config, unused_tc
         address,
         "--log.format",
         "json",
+        "--location",
+        "eu",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=REPO,
@@ -119,6 +123,7 @@ async def test_serves_metrics_and_stops_cleanly_on_sigterm(sim_config, unused_tc
                 reload = response.status, await response.text()
         assert 'probe_success{service="mcp"} 1.0' in text
         assert reload == (403, "Lifecycle API is not enabled.\n")  # no --web.enable-lifecycle
+        assert 'status_exporter_info{location="eu"} 1.0' in text
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 10)
@@ -132,3 +137,12 @@ def test_listen_address_forms():
     assert split_address(":9115") == (None, 9115)
     with pytest.raises(SystemExit, match="host:port"):
         split_address("localhost")
+
+
+def test_location_info_is_exposed_only_when_a_location_is_given():
+    config_file = REPO / DEFAULT_CONFIG
+    config = load_config(config_file)
+    located = Exporter(config, Settings(config_file, location="eu")).registry
+    assert located.get_sample_value("status_exporter_info", {"location": "eu"}) == 1
+    unlocated = Exporter(config, Settings(config_file)).registry
+    assert "status_exporter" not in {family.name for family in unlocated.collect()}

@@ -1,20 +1,28 @@
 """`/hooks/alertmanager`: automatic incidents, safe under Alertmanager's retries."""
 
+import hashlib
+
 from aiohttp.test_utils import TestClient
 
 from tests.statuspage.conftest import TOKEN
 
 
-def payload(status: str, alertname: str = "ServiceDown", ends: str | None = None) -> dict:
-    alert = {
+def alert(status: str, alertname: str = "ServiceDown", ends: str | None = None, **labels) -> dict:
+    labels = {"alertname": alertname, "service": "linker", "severity": "critical", **labels}
+    return {
         "status": status,
-        "labels": {"alertname": alertname, "service": "linker", "severity": "critical"},
+        "labels": labels,
         "annotations": {"summary": "Linker API is down"},
         "startsAt": "2026-11-23T10:00:00.123456789Z",
         "endsAt": ends or "0001-01-01T00:00:00Z",
-        "fingerprint": "4a3b2c1d",
+        # Alertmanager's fingerprint is a hash of the labels: copies differ in it.
+        "fingerprint": hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16],
     }
-    return {"version": "4", "status": status, "receiver": "statuspage", "alerts": [alert]}
+
+
+def payload(status: str, alertname: str = "ServiceDown", ends: str | None = None) -> dict:
+    alerts = [alert(status, alertname, ends)]
+    return {"version": "4", "status": status, "receiver": "statuspage", "alerts": alerts}
 
 
 async def post(client: TestClient, body: object, token: str = TOKEN):
@@ -48,6 +56,33 @@ async def test_a_new_outage_of_the_same_service_is_a_new_incident(client: TestCl
     again = payload("firing")
     again["alerts"][0]["startsAt"] = "2026-11-23T11:00:00Z"
     assert (await (await post(client, again)).json())["opened"] == 1
+
+
+async def test_copies_of_one_outage_from_several_sources_are_one_incident(
+    client: TestClient,
+) -> None:
+    """Copies that differ by exporter, replica or any other label, in one post or several."""
+    copies = [alert("firing", instance="eu:9115"), alert("firing", instance="us:9115")]
+    both = {"version": "4", "status": "firing", "alerts": copies}
+    assert await (await post(client, both)).json() == {"opened": 1, "resolved": 0}
+    another = {"version": "4", "status": "firing", "alerts": [alert("firing", replica="b")]}
+    assert await (await post(client, another)).json() == {"opened": 0, "resolved": 0}
+    ends = "2026-11-23T10:12:30Z"
+    resolved = [alert("resolved", ends=ends, instance=i) for i in ("eu:9115", "us:9115")]
+    answer = await post(client, {"version": "4", "status": "resolved", "alerts": resolved})
+    assert await answer.json() == {"opened": 0, "resolved": 1}
+    incidents = (await (await client.get("/api/v2/incidents.json")).json())["incidents"]
+    assert [incident["status"] for incident in incidents] == ["resolved"]
+
+
+async def test_a_late_copy_of_the_firing_notification_opens_nothing(client: TestClient) -> None:
+    await post(client, payload("firing"))
+    await post(client, payload("resolved", ends="2026-11-23T10:05:00Z"))
+    late = payload("firing")
+    late["alerts"][0]["labels"]["replica"] = "b"
+    assert await (await post(client, late)).json() == {"opened": 0, "resolved": 0}
+    incidents = (await (await client.get("/api/v2/incidents.json")).json())["incidents"]
+    assert len(incidents) == 1
 
 
 async def test_other_alerts_are_ignored(client: TestClient) -> None:

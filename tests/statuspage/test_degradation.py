@@ -63,7 +63,8 @@ async def test_prometheus_stopping_mid_test(aiohttp_client, settings, live_stack
     )
     await asyncio.to_thread(stack.start)
     try:
-        await asyncio.to_thread(stack.wait_for_query, "count(probe_success == 1) >= 5")
+        every_service_up = "count(service:probe_success:quorum == 1) >= 5"
+        await asyncio.to_thread(stack.wait_for_query, every_service_up)
         client: TestClient = await aiohttp_client(
             create_app(replace(settings, prometheus_url=stack.url("prometheus")))
         )

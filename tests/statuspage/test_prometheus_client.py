@@ -115,8 +115,11 @@ async def test_load_live_builds_probes_from_the_metric_contract(prometheus) -> N
             ({**web, **info, "name": "Web", "public": "true"}, "1"),
             ({**db, **info, "name": "DB", "public": "false"}, "1"),
         ),
-        "min by (service) (probe_success)": vector((web, "0"), (db, "1")),
-        "max by (service) (probe_last_change_timestamp_seconds)": vector((web, "1699999000")),
+        "service:probe_success:quorum": vector((web, "0"), (db, "1")),
+        "min by (service) (probe_last_change_timestamp_seconds"
+        " and on (instance, service) instance_service:probe_success:fresh == 0)": vector(
+            (web, "1699999000")
+        ),
         "max by (service) (probe_interval_seconds)": vector((web, "30")),
     }
 

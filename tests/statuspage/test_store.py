@@ -45,7 +45,8 @@ async def test_a_failing_migration_is_rolled_back_and_not_recorded(database_url)
         with pytest.raises(asyncpg.UndefinedColumnError):
             await apply_migrations(connection, [*bundled_migrations(), broken])
         assert await connection.fetchval("SELECT to_regclass('half_done')") is None
-        assert await connection.fetchval("SELECT max(version) FROM schema_migrations") == 1
+        latest = max(migration.version for migration in bundled_migrations())
+        assert await connection.fetchval("SELECT max(version) FROM schema_migrations") == latest
         # The lock was released: another run gets through.
         assert await apply_migrations(connection) == []
     finally:
@@ -79,15 +80,52 @@ async def test_incident_lifecycle(store: Store) -> None:
 
 async def test_an_alert_opens_one_incident_and_resolves_it_once(store: Store) -> None:
     args = ("sefaria.org is down", Impact.MAJOR, "investigating", "Checks fail", ["sefaria-org"])
-    first = await store.create_incident(*args, alert_key="fp:2026-01-01T00:00:00Z")
-    again = await store.create_incident(*args, alert_key="fp:2026-01-01T00:00:00Z")
+    key = "ServiceDown:sefaria-org"
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    first = await store.create_incident(*args, alert_key=key, alert_started_at=started)
+    again = await store.create_incident(*args, alert_key=key, alert_started_at=started)
     assert first is not None
     assert again is None
     assert first.automatic is True
-    assert await store.resolve_alert_incident("fp:2026-01-01T00:00:00Z", "Back") is not None
-    assert await store.resolve_alert_incident("fp:2026-01-01T00:00:00Z", "Back") is None
+    ended = started + timedelta(minutes=5)
+    assert await store.resolve_alert_incident(key, "Back", ended) is not None
+    assert await store.resolve_alert_incident(key, "Back", ended) is None
     (incident,) = await store.list_incidents()
     assert [u.status for u in incident.updates] == ["resolved", "investigating"]
+    # A copy of the notification about that outage opens nothing; the next outage does.
+    assert await store.create_incident(*args, alert_key=key, alert_started_at=started) is None
+    later = ended + timedelta(minutes=1)
+    assert await store.create_incident(*args, alert_key=key, alert_started_at=later) is not None
+
+
+async def test_open_automatic_incidents_move_to_one_key_per_service(database_url) -> None:
+    """Upgrading from keys per alert fingerprint: the oldest open incident of each service is
+    resolved by the next resolved notification; nothing else changes."""
+    first, *later = bundled_migrations()
+    assert [m.version for m in later] == [2]
+    connection = await asyncpg.connect(database_url)
+    try:
+        await apply_migrations(connection, [first])
+        await connection.executemany(
+            """INSERT INTO incidents (title, impact, status, services, alert_key, resolved_at)
+               VALUES ($1, 'major', 'investigating', $2, $3, $4)""",
+            [
+                ("old outage", ["linker"], "fp1:2026-01-01", datetime(2026, 1, 1, tzinfo=UTC)),
+                ("linker down", ["linker"], "fp2:2026-02-01", None),
+                ("linker down (copy)", ["linker"], "fp3:2026-02-01", None),
+                ("by hand", ["linker"], None, None),
+            ],
+        )
+        assert await apply_migrations(connection) == [2]
+        rows = await connection.fetch("SELECT title, alert_key FROM incidents ORDER BY id")
+    finally:
+        await connection.close()
+    assert [tuple(row) for row in rows] == [
+        ("old outage", "fp1:2026-01-01"),
+        ("linker down", "ServiceDown:linker"),
+        ("linker down (copy)", "fp3:2026-02-01"),
+        ("by hand", None),
+    ]
 
 
 async def test_maintenance_windows(store: Store) -> None:
