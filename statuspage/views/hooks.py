@@ -3,6 +3,10 @@
 A firing `ServiceDown` opens one incident per alert occurrence (fingerprint + start time), so
 Alertmanager's retries and repeat notifications never open a second one; its resolution posts
 one resolved update with the downtime.
+
+The payload is validated like the admin API's (types, plain text, capped lengths). Alerts about
+services Prometheus does not know, or about private (`public: false`) ones, open nothing: the
+status page is public, and Slack still gets every alert from Alertmanager itself.
 """
 
 import logging
@@ -16,15 +20,17 @@ from statuspage.auth import FailedAttempts, require_token
 from statuspage.keys import BOARD, STORE
 from statuspage.status import Impact
 from statuspage.templates import duration
-from statuspage.validation import FieldError, Invalid
+from statuspage.validation import SERVICE_ID_MAX, TITLE_MAX, FieldError, Invalid, plain_text
 from statuspage.views.admin import json_errors, read_json
 
 log = logging.getLogger("statuspage.hooks")
 ALERT = "ServiceDown"
+KEY_MAX = 100
+"""Longest fingerprint or timestamp accepted (Alertmanager's are 16 and about 30 characters)."""
 
 
 def create_hooks_app(failures: FailedAttempts) -> web.Application:
-    app = web.Application(middlewares=[require_token(failures), json_errors])
+    app = web.Application(middlewares=[require_token(failures, "hook"), json_errors])
     app.router.add_post("/alertmanager", alertmanager)
     return app
 
@@ -33,15 +39,27 @@ async def alertmanager(request: web.Request) -> web.Response:
     alerts = _alerts(await read_json(request))
     store = request.config_dict[STORE]
     board = request.config_dict[BOARD]
-    known = await board.known_services() or {}
-    opened = resolved = 0
+    known = await board.known_services()
+    if known is None:  # Alertmanager retries a 5xx; the alerts are not lost
+        raise web.HTTPServiceUnavailable(
+            text='{"error": "cannot check service ids: Prometheus is unavailable"}',
+            content_type="application/json",
+        )
+    opened = resolved = ignored = 0
     for alert in alerts:
         labels, service = alert["labels"], alert["labels"]["service"]
-        name = known[service].name if service in known else service
+        info = known.get(service)
+        shown_publicly = info is not None and info.public
+        name = info.name if shown_publicly else "The service"
         key = f"{alert['fingerprint']}:{alert['startsAt']}"
+        if alert["status"] == "firing" and not shown_publicly:
+            ignored += 1
+            reason = "private service" if info else "unknown service"
+            event(log, logging.INFO, "alert ignored", service=service, reason=reason)
+            continue
         if alert["status"] == "firing":
             created = await store.create_incident(
-                title=alert.get("annotations", {}).get("summary") or f"{name} is down",
+                title=_summary(alert) or f"{name} is down",
                 impact=Impact.MAJOR,
                 status="investigating",
                 body=f"Our checks show that {name} is not working. We are investigating.",
@@ -65,7 +83,7 @@ async def alertmanager(request: web.Request) -> web.Response:
         )
     if opened or resolved:
         board.invalidate_records()
-    return web.json_response({"opened": opened, "resolved": resolved})
+    return web.json_response({"opened": opened, "resolved": resolved, "ignored": ignored})
 
 
 def _alerts(payload: Any) -> list[dict[str, Any]]:
@@ -80,23 +98,51 @@ def _alerts(payload: Any) -> list[dict[str, Any]]:
             continue
         if alert["labels"].get("alertname") != ALERT:
             continue
-        for name in ("fingerprint", "startsAt", "status"):
-            if not isinstance(alert.get(name), str) or not alert[name]:
-                errors.append(FieldError(f"{where}.{name}", "is required"))
-        if not isinstance(alert["labels"].get("service"), str):
-            errors.append(FieldError(f"{where}.labels.service", "is required"))
+        problems = [
+            *_text_problems(alert, "fingerprint", KEY_MAX, required=True),
+            *_text_problems(alert, "startsAt", KEY_MAX, required=True),
+            *_text_problems(alert, "endsAt", KEY_MAX, required=False),
+            *_text_problems(alert["labels"], "service", SERVICE_ID_MAX, required=True, at="labels"),
+        ]
+        annotations = alert.get("annotations", {})
+        if not isinstance(annotations, dict):
+            problems.append(("annotations", "must be an object"))
+        else:
+            problems += _text_problems(
+                annotations, "summary", TITLE_MAX, required=False, at="annotations"
+            )
         if alert.get("status") not in ("firing", "resolved"):
-            errors.append(FieldError(f"{where}.status", "must be firing or resolved"))
+            problems.append(("status", "must be firing or resolved"))
+        errors += [FieldError(f"{where}.{field}", reason) for field, reason in problems]
         found.append(alert)
     if errors:
         raise Invalid(errors)
     return found
 
 
+def _text_problems(
+    values: dict[str, Any], name: str, max_length: int, *, required: bool, at: str = ""
+) -> list[tuple[str, str]]:
+    field = f"{at}.{name}" if at else name
+    value = values.get(name)
+    if value is None and not required:
+        return []
+    if not isinstance(value, str) or not value.strip():
+        return [(field, "is required" if value is None else "must be a non-empty string")]
+    problem = plain_text(value, max_length)[1]
+    return [(field, problem)] if problem else []
+
+
+def _summary(alert: dict[str, Any]) -> str | None:
+    """The alert's summary annotation as a title (validated in _alerts), if it has one."""
+    summary = alert.get("annotations", {}).get("summary")
+    return plain_text(summary, TITLE_MAX)[0] if summary is not None else None
+
+
 def _seconds_between(start: str, end: str | None) -> float | None:
     try:
         began = datetime.fromisoformat(start.replace("Z", "+00:00"))
         ended = datetime.fromisoformat((end or "").replace("Z", "+00:00"))
-    except ValueError:
+        return (ended - began).total_seconds()
+    except (ValueError, OverflowError):
         return None
-    return (ended - began).total_seconds()

@@ -23,8 +23,16 @@ async def post(client: TestClient, body: object, token: str = TOKEN):
 
 
 async def test_firing_opens_one_incident_and_resolution_closes_it_once(client: TestClient) -> None:
-    assert await (await post(client, payload("firing"))).json() == {"opened": 1, "resolved": 0}
-    assert await (await post(client, payload("firing"))).json() == {"opened": 0, "resolved": 0}
+    assert await (await post(client, payload("firing"))).json() == {
+        "opened": 1,
+        "resolved": 0,
+        "ignored": 0,
+    }
+    assert await (await post(client, payload("firing"))).json() == {
+        "opened": 0,
+        "resolved": 0,
+        "ignored": 0,
+    }
     summary = await (await client.get("/api/v2/summary.json")).json()
     (incident,) = summary["incidents"]
     assert (incident["name"], incident["impact"], incident["status"]) == (
@@ -33,8 +41,8 @@ async def test_firing_opens_one_incident_and_resolution_closes_it_once(client: T
         "investigating",
     )
     resolved = payload("resolved", ends="2026-11-23T10:12:30Z")
-    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 1}
-    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 0}
+    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 1, "ignored": 0}
+    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 0, "ignored": 0}
     incidents = await (await client.get("/api/v2/incidents.json")).json()
     (closed,) = incidents["incidents"]
     assert closed["status"] == "resolved"
@@ -52,7 +60,7 @@ async def test_a_new_outage_of_the_same_service_is_a_new_incident(client: TestCl
 
 async def test_other_alerts_are_ignored(client: TestClient) -> None:
     answer = await (await post(client, payload("firing", alertname="ServiceDegraded"))).json()
-    assert answer == {"opened": 0, "resolved": 0}
+    assert answer == {"opened": 0, "resolved": 0, "ignored": 0}
 
 
 async def test_malformed_payloads_are_400_and_tokens_are_required(client: TestClient) -> None:
