@@ -48,8 +48,9 @@ class Invalid(Exception):
 def plain_text(value: str, max_length: int) -> tuple[str, str | None]:
     """`value` with line ends normalized and outer whitespace stripped, and what is wrong with
     it (None: nothing)."""
-    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    bad = FORBIDDEN.search(text)
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    bad = FORBIDDEN.search(text)  # before stripping: str.strip() removes some of them
+    text = text.strip()
     if bad:
         return text, f"must be plain text: U+{ord(bad.group()):04X} is not allowed"
     if len(text) > max_length:
