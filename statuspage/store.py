@@ -149,6 +149,7 @@ class Store:
             try:
                 await apply_migrations(connection)
             except asyncpg.PostgresError as exc:
+                connection.terminate()
                 message = f"PostgreSQL schema migration failed: {exc.__class__.__name__}: {exc}"
                 self._schema_error = (message, time.monotonic())
                 raise SchemaError(message) from None
