@@ -49,6 +49,12 @@ class Settings:
             page_title=environ.get("PAGE_TITLE", defaults.page_title),
             cache_ttl=_positive(environ, "CACHE_TTL", defaults.cache_ttl),
             trusted_proxies=_networks(environ, "TRUSTED_PROXIES"),
+            auth_failures_per_minute=_count(
+                environ, "AUTH_FAILURES_PER_MINUTE", defaults.auth_failures_per_minute
+            ),
+            auth_failures_per_minute_total=_count(
+                environ, "AUTH_FAILURES_PER_MINUTE_TOTAL", defaults.auth_failures_per_minute_total
+            ),
         )
 
 
@@ -72,6 +78,15 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
     return value
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}: must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
 
 
 def _networks(

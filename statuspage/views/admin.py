@@ -252,9 +252,11 @@ def _silenced(window: Maintenance) -> bool:
 
 
 async def _silence(request: web.Request, window: dict[str, Any]) -> str | None:
-    """Silence the window's services in Alertmanager, when one is configured."""
+    """Silence the window's services in Alertmanager, when one is configured (a window that has
+    already ended needs none, and Alertmanager refuses one)."""
     alertmanager = request.config_dict.get(ALERTMANAGER)
-    if alertmanager is None or not window["services"]:
+    ended = window["ends_at"] <= datetime.now(UTC)
+    if alertmanager is None or not window["services"] or ended:
         return None
     return await alertmanager.silence(
         window["services"],

@@ -87,37 +87,69 @@ async def alertmanager(request: web.Request) -> web.Response:
 
 
 def _alerts(payload: Any) -> list[dict[str, Any]]:
-    """The ServiceDown alerts of a webhook payload (version 4), checked enough to be trusted."""
+    """The ServiceDown alerts of a webhook payload (version 4). Every alert is checked for the
+    payload's shape; ServiceDown ones, which become incidents, for plain, bounded text too."""
     if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
         raise Invalid([FieldError("alerts", "must be a list (Alertmanager webhook payload)")])
-    found, errors = [], []
+    errors = [
+        FieldError(name, "must be a string")
+        for name in ("version", "status", "receiver", "groupKey")
+        if not isinstance(payload.get(name, ""), str)
+    ]
+    found = []
     for index, alert in enumerate(payload["alerts"]):
         where = f"alerts[{index}]"
-        if not isinstance(alert, dict) or not isinstance(alert.get("labels"), dict):
-            errors.append(FieldError(where, "must be an alert object with labels"))
+        if not isinstance(alert, dict):
+            errors.append(FieldError(where, "must be an alert object"))
             continue
-        if alert["labels"].get("alertname") != ALERT:
-            continue
-        problems = [
-            *_text_problems(alert, "fingerprint", KEY_MAX, required=True),
-            *_text_problems(alert, "startsAt", KEY_MAX, required=True),
-            *_text_problems(alert, "endsAt", KEY_MAX, required=False),
-            *_text_problems(alert["labels"], "service", SERVICE_ID_MAX, required=True, at="labels"),
-        ]
-        annotations = alert.get("annotations", {})
-        if not isinstance(annotations, dict):
-            problems.append(("annotations", "must be an object"))
-        else:
-            problems += _text_problems(
-                annotations, "summary", TITLE_MAX, required=False, at="annotations"
-            )
-        if alert.get("status") not in ("firing", "resolved"):
-            problems.append(("status", "must be firing or resolved"))
+        problems = _shape_problems(alert)
+        if not problems and alert["labels"].get("alertname") == ALERT:
+            problems = [
+                *_text_problems(alert, "fingerprint", KEY_MAX, required=True),
+                *_text_problems(alert, "startsAt", KEY_MAX, required=True),
+                *_text_problems(alert, "endsAt", KEY_MAX, required=False),
+                *_text_problems(
+                    alert["labels"], "service", SERVICE_ID_MAX, required=True, at="labels"
+                ),
+                *_text_problems(
+                    alert.get("annotations", {}),
+                    "summary",
+                    TITLE_MAX,
+                    required=False,
+                    at="annotations",
+                ),
+            ]
+            found.append(alert)
         errors += [FieldError(f"{where}.{field}", reason) for field, reason in problems]
-        found.append(alert)
     if errors:
         raise Invalid(errors)
     return found
+
+
+def _shape_problems(alert: dict[str, Any]) -> list[tuple[str, str]]:
+    """What makes `alert` no Alertmanager alert: types of the fields it must or may have."""
+    problems = []
+    for name in ("labels", "annotations"):
+        value = alert.get(name, {})
+        if not isinstance(value, dict):
+            problems.append((name, "must be an object"))
+        elif not all(isinstance(v, str) for v in value.values()):
+            problems.append((name, "must map names to strings"))
+    if alert.get("status") not in ("firing", "resolved"):
+        problems.append(("status", "must be firing or resolved"))
+    for name in ("fingerprint", "startsAt", "endsAt"):
+        value = alert.get(name, "" if name == "endsAt" else None)
+        if not isinstance(value, str):
+            problems.append((name, "is required" if value is None else "must be a string"))
+        elif len(value) > KEY_MAX:
+            problems.append((name, f"must be at most {KEY_MAX} characters"))
+    if not alert.get("fingerprint", "x"):
+        problems.append(("fingerprint", "must not be empty"))
+    if not isinstance(alert.get("generatorURL", ""), str):
+        problems.append(("generatorURL", "must be a string"))
+    if "labels" not in alert:
+        problems.append(("labels", "is required"))
+    return problems
 
 
 def _text_problems(

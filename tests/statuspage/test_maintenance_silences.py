@@ -100,3 +100,16 @@ async def test_without_alertmanager_nothing_changes(
         return states == {window["silence_id"]: "expired"}
 
     await eventually(expired, timeout=5)
+
+
+async def test_a_window_recorded_after_it_ended_needs_no_silence(client: TestClient, auth):
+    now = datetime.now(UTC)
+    window = {
+        "title": "Last night",
+        "services": ["linker"],
+        "starts_at": (now - timedelta(hours=8)).isoformat(),
+        "ends_at": (now - timedelta(hours=7)).isoformat(),
+    }
+    created = await client.post("/admin/api/maintenances", json=window, headers=auth)
+    assert created.status == 201, await created.text()
+    assert (await created.json())["silence_id"] is None
