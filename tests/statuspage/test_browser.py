@@ -1,5 +1,6 @@
 """A real browser: headless Chromium loads the status page at desktop and phone widths through
-the DevTools protocol, with no console errors (CSP violations included), and saves screenshots."""
+the DevTools protocol, with no console errors (CSP violations included), and saves screenshots;
+axe-core (the npm package pinned in package-lock.json) audits the pages in light and dark."""
 
 import asyncio
 import base64
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from aiohttp.test_utils import TestClient
 from tests.statuspage.helpers import eventually
 
 CHROMIUM = "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORTS = {"desktop": (1280, 900, False), "phone": (390, 844, True)}
 
 
@@ -41,6 +44,19 @@ class Browser:
                     raise AssertionError(f"{method}: {message['error']}")
                 return message.get("result", {})
             self._event(message)
+
+    async def load(self, url: str) -> None:
+        self.events.clear()
+        await self.call("Page.navigate", url=url)
+        await self.wait_for("Page.loadEventFired")
+
+    async def evaluate(self, expression: str) -> Any:
+        answer = await self.call(
+            "Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True
+        )
+        if "exceptionDetails" in answer:
+            raise AssertionError(answer["exceptionDetails"])
+        return answer["result"].get("value")
 
     async def wait_for(self, event: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -110,14 +126,14 @@ async def test_status_page_in_chromium(
         "Emulation.setDeviceMetricsOverride",
         width=width, height=height, deviceScaleFactor=1, mobile=mobile,
     )  # fmt: skip
-    await browser.call("Page.navigate", url=str(client.make_url("/")))
-    await browser.wait_for("Page.loadEventFired")
+    await browser.load(str(client.make_url("/")))
     await asyncio.sleep(0.2)  # let late console messages arrive
     layout = await browser.call(
         "Runtime.evaluate",
         expression="JSON.stringify({overflow: document.documentElement.scrollWidth > innerWidth,"
         " styled: getComputedStyle(document.body).margin === '0px',"
-        " banner: document.querySelector('.banner h1').innerText})",
+        " banner: document.querySelector('.banner h1').innerText,"
+        " refresher: [...document.scripts].map(s => s.src.split('?')[0])})",
         returnByValue=True,
     )
     facts = json.loads(layout["result"]["value"])
@@ -129,4 +145,57 @@ async def test_status_page_in_chromium(
     assert facts["styled"], "the stylesheet did not load (CSP or path)"
     assert not facts["overflow"], "the page is wider than the viewport"
     assert "Degraded Performance" in facts["banner"]
+    assert facts["refresher"] == [str(client.make_url("/static/refresh.js"))]
     assert path.stat().st_size > 10_000
+
+
+async def axe_violations(browser: Browser, url: str) -> list[str]:
+    """axe-core's violations on `url` (every rule axe runs by default: WCAG 2.x A/AA and best
+    practices), one line each."""
+    await browser.load(url)
+    await browser.evaluate(AXE.read_text())
+    violations = await browser.evaluate(
+        "axe.run(document).then(r => r.violations.map(v => v.id + ': ' + v.help + ' — ' +"
+        " v.nodes.map(n => n.target.join(' ') + ' (' + n.failureSummary + ')').join('; ')))"
+    )
+    return [f"{url}: {violation}" for violation in violations]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_axe_finds_no_accessibility_violations(
+    browser: Browser, client: TestClient, auth, scheme: str
+) -> None:
+    assert AXE.exists(), "axe-core is missing: run `make node_modules/.installed`"
+    await browser.call(
+        "Emulation.setEmulatedMedia",
+        features=[{"name": "prefers-color-scheme", "value": scheme}],
+    )
+    assert await browser.evaluate(f"matchMedia('(prefers-color-scheme: {scheme})').matches")
+    now = datetime.now(UTC)
+    window = {"title": "MCP server upgrade", "body": "Short interruptions.", "services": ["mcp"],
+              "starts_at": (now - timedelta(minutes=5)).isoformat(),
+              "ends_at": (now + timedelta(hours=1)).isoformat()}  # fmt: skip
+    assert (await client.post("/admin/api/maintenances", json=window, headers=auth)).status == 201
+
+    async def banner(text: str) -> bool:
+        return text in await (await client.get("/")).text()
+
+    await eventually(lambda: banner("Under Maintenance"))
+    violations = await axe_violations(browser, str(client.make_url("/")))
+    incident = await (
+        await client.post(
+            "/admin/api/incidents",
+            json={"title": "Search is slow", "impact": "minor", "status": "identified",
+                  "body": "We found the cause.\n\nA fix is on its way.", "services": ["linker"]},
+            headers=auth,
+        )
+    ).json()  # fmt: skip
+    await client.post(
+        f"/admin/api/incidents/{incident['id']}/updates",
+        json={"status": "monitoring", "body": "A fix is deployed."},
+        headers=auth,
+    )
+    await eventually(lambda: banner("Degraded Performance"))
+    for path in ("/", f"/incidents/{incident['id']}", "/history", "/incidents/999"):
+        violations += await axe_violations(browser, str(client.make_url(path)))
+    assert violations == []
