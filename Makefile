@@ -6,7 +6,7 @@ RUN_DEBIAN_PACKAGES := prometheus prometheus-alertmanager postgresql
 TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium docker-compose wrk curl
 BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter
 
-.PHONY: test lint bench run demo dashboards debian-packages lighthouse
+.PHONY: test lint bench run demo dashboards debian-packages
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)

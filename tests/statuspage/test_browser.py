@@ -6,6 +6,7 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -199,3 +200,51 @@ async def test_axe_finds_no_accessibility_violations(
     for path in ("/", f"/incidents/{incident['id']}", "/history", "/incidents/999"):
         violations += await axe_violations(browser, str(client.make_url(path)))
     assert violations == []
+
+
+LIGHTHOUSE = AXE.parents[1] / ".bin" / "lighthouse"
+CHROMIUM_FLAGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
+    " --disable-background-networking --disable-component-update --disable-sync"
+)
+
+
+async def lighthouse_scores(url: str) -> dict[str, float]:
+    """Lighthouse (pinned in package-lock.json) with Debian's Chromium: category → 0..100."""
+    process = await asyncio.create_subprocess_exec(
+        str(LIGHTHOUSE), url, "--only-categories=accessibility,seo", "--output=json",
+        "--quiet", f"--chrome-flags={CHROMIUM_FLAGS}",
+        env={**os.environ, "CHROME_PATH": CHROMIUM},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    output, errors = await asyncio.wait_for(process.communicate(), timeout=90)
+    assert process.returncode == 0, errors.decode()[-3000:]
+    result = json.loads(output)
+    failed = [
+        f"{name}: {audit['title']}"
+        for name, audit in result["audits"].items()
+        if audit.get("score") is not None and audit["score"] < 1
+        and audit.get("scoreDisplayMode") in ("binary", "numeric")
+    ]  # fmt: skip
+    print(f"Lighthouse {result['lighthouseVersion']} {url}: failed audits {failed}")
+    return {name: round(c["score"] * 100) for name, c in result["categories"].items()}
+
+
+async def test_lighthouse_accessibility_100_and_seo_at_least_95(client: TestClient, auth) -> None:
+    assert LIGHTHOUSE.exists(), "Lighthouse is missing: run `make node_modules/.installed`"
+    incident = await (
+        await client.post(
+            "/admin/api/incidents",
+            json={"title": "Search is slow", "impact": "minor", "status": "identified",
+                  "body": "We found the cause.", "services": ["linker"]},
+            headers=auth,
+        )
+    ).json()  # fmt: skip
+    scores = {
+        path: await lighthouse_scores(str(client.make_url(path)))
+        for path in ("/", f"/incidents/{incident['id']}")
+    }
+    print(f"Lighthouse scores: {scores}")
+    for path, score in scores.items():
+        assert score["accessibility"] == 100, (path, score)
+        assert score["seo"] >= 95, (path, score)
