@@ -331,7 +331,7 @@ class Store:
                 pool = await self._ready_pool()
                 connection = await pool.acquire()
         except _CONNECTION_FAILURES as exc:
-            raise DatabaseUnavailable(f"PostgreSQL: {_describe(exc)}") from None
+            raise self._unavailable(exc) from None
         settled = False
         try:
             transaction = connection.transaction()
@@ -353,11 +353,17 @@ class Store:
             await self._bounded(transaction.commit())
             settled = True
         except _CONNECTION_FAILURES as exc:
-            raise DatabaseUnavailable(f"PostgreSQL: {_describe(exc)}") from None
+            raise self._unavailable(exc) from None
         finally:
             if not settled:
                 connection.terminate()  # a hung or broken transaction: never wait for it
             await pool.release(connection)
+
+    def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        """The error for a connection-level failure, counted (as `_run` counts its own)."""
+        if self._errors is not None:
+            self._errors.inc()
+        return DatabaseUnavailable(f"PostgreSQL: {_describe(exc)}")
 
     async def _bounded(self, statement: Awaitable[T]) -> T:
         async with asyncio.timeout(self._timeout):
