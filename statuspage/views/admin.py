@@ -6,7 +6,7 @@ known failures into JSON errors: 400 with the fields at fault, 503 when a depend
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from statuslog import event
 from statuspage.alertmanager import AlertmanagerError
 from statuspage.auth import FailedAttempts, Handler, require_token
 from statuspage.keys import ALERTMANAGER, BOARD, SETTINGS, STORE
+from statuspage.live import ServiceInfo
 from statuspage.store import DatabaseUnavailable, Incident, Maintenance
 from statuspage.validation import (
     FieldError,
@@ -107,6 +108,11 @@ async def known_services(request: web.Request, payload: Any) -> Collection[str]:
     """Service ids the payload may name; 503 if services are named but cannot be checked."""
     if not isinstance(payload, dict) or not payload.get("services"):
         return ()
+    return await service_catalog(request)
+
+
+async def service_catalog(request: web.Request) -> Mapping[str, ServiceInfo]:
+    """Every service Prometheus knows, private ones too; 503 if it has never answered."""
     known = await request.config_dict[BOARD].known_services()
     if known is None:
         raise web.HTTPServiceUnavailable(

@@ -21,7 +21,7 @@ from statuspage.keys import BOARD, STORE
 from statuspage.status import Impact
 from statuspage.templates import duration
 from statuspage.validation import SERVICE_ID_MAX, TITLE_MAX, FieldError, Invalid, plain_text
-from statuspage.views.admin import json_errors, read_json
+from statuspage.views.admin import json_errors, read_json, service_catalog
 
 log = logging.getLogger("statuspage.hooks")
 ALERT = "ServiceDown"
@@ -39,12 +39,7 @@ async def alertmanager(request: web.Request) -> web.Response:
     alerts = _alerts(await read_json(request))
     store = request.config_dict[STORE]
     board = request.config_dict[BOARD]
-    known = await board.known_services()
-    if known is None:  # Alertmanager retries a 5xx; the alerts are not lost
-        raise web.HTTPServiceUnavailable(
-            text='{"error": "cannot check service ids: Prometheus is unavailable"}',
-            content_type="application/json",
-        )
+    known = await service_catalog(request)  # 503 without it: Alertmanager retries
     opened = resolved = ignored = 0
     for alert in alerts:
         labels, service = alert["labels"], alert["labels"]["service"]

@@ -1,8 +1,13 @@
 """`/hooks/alertmanager`: automatic incidents, safe under Alertmanager's retries."""
 
+from dataclasses import replace
+
 from aiohttp.test_utils import TestClient
 
+from statuspage.app import create_app
 from tests.statuspage.conftest import TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def payload(status: str, alertname: str = "ServiceDown", ends: str | None = None) -> dict:
@@ -74,3 +79,17 @@ async def test_malformed_payloads_are_400_and_tokens_are_required(client: TestCl
     assert (await post(client, payload("firing"), token="x" * 20)).status == 403
     summary = await (await client.get("/api/v2/summary.json")).json()
     assert summary["incidents"] == []
+
+
+async def test_without_any_answer_from_prometheus_alertmanager_is_asked_to_retry(
+    aiohttp_client, settings
+) -> None:
+    """Private and unknown services cannot be told apart yet: nothing is opened, and the 503
+    makes Alertmanager send the alerts again."""
+    client = await aiohttp_client(
+        create_app(replace(settings, prometheus_url="http://127.0.0.1:9"))
+    )
+    response = await post(client, payload("firing"))
+    assert response.status == 503
+    assert "Prometheus is unavailable" in (await response.json())["error"]
+    assert (await (await client.get("/admin/api/incidents", headers=AUTH)).json()) == []
