@@ -248,3 +248,31 @@ async def test_lighthouse_accessibility_100_and_seo_at_least_95(client: TestClie
     for path, score in scores.items():
         assert score["accessibility"] == 100, (path, score)
         assert score["seo"] >= 95, (path, score)
+
+
+async def test_the_status_page_refreshes_itself_only_while_visible(
+    browser: Browser, client: TestClient
+) -> None:
+    """refresh.js with the page's clock moved a minute on: while the tab is hidden its checks
+    (every 5 s) reload nothing; once visible again, the page reloads."""
+    await browser.load(str(client.make_url("/")))
+    await browser.evaluate(
+        "window.loadedOnce = true; window.hiddenChecks = 0; const realNow = Date.now;"
+        " Date.now = () => realNow() + 61000;"
+        " Object.defineProperty(document, 'visibilityState', {configurable: true,"
+        " get: () => { window.hiddenChecks += 1; return 'hidden'; }})"
+    )
+
+    async def checked_while_hidden() -> bool:
+        return await browser.evaluate("window.hiddenChecks") >= 2
+
+    await eventually(checked_while_hidden, timeout=15)
+    assert await browser.evaluate("window.loadedOnce") is True  # not reloaded while hidden
+    browser.events.clear()
+    await browser.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {configurable: true,"
+        " get: () => 'visible'}); document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    await browser.wait_for("Page.loadEventFired", timeout=15)
+    assert await browser.evaluate("window.loadedOnce") is None  # a fresh page
+    assert browser.errors == []
