@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
-from stack import REPO, Process, free_port
+from stack import Process, free_port
 
 from statuspage.app import create_app
 from statuspage.views.openapi import spec
@@ -127,7 +127,7 @@ def test_schemathesis_finds_no_server_error_and_no_contract_violation(
         "--report", "json", "--report-json-path", str(report), "--no-color",
     ]  # fmt: skip
     result = subprocess.run(
-        command, capture_output=True, text=True, cwd=REPO, timeout=300, check=False
+        command, capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False
     )
     print(result.stdout[-1500:])
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
