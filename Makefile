@@ -17,7 +17,14 @@ $(VENV)/.installed: pyproject.toml
 debian-packages:
 	@scripts/ensure-debian-packages.sh $(TEST_DEBIAN_PACKAGES)
 
-test: $(VENV)/.installed debian-packages
+# Browser audit tools (axe-core, Lighthouse), exactly as package-lock.json pins them; no browser
+# is downloaded: the tests drive Debian's Chromium.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || scripts/ensure-debian-packages.sh npm
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.installed debian-packages node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV_PY) -m pytest
 

@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from prometheus_client.exposition import choose_encoder
 from statuslog import event
 from statuspage import templates
 from statuspage.alertmanager import Alertmanager
-from statuspage.auth import FailedAttempts, Handler
+from statuspage.auth import FailedAttempts
 from statuspage.board import BoardSource
 from statuspage.keys import (
     ALERTMANAGER,
@@ -24,52 +23,60 @@ from statuspage.keys import (
     METRICS,
     PROMETHEUS,
     SETTINGS,
-    STATIC_URL,
+    STATIC_URLS,
     STORE,
     TEMPLATES,
 )
 from statuspage.metrics import Metrics
+from statuspage.middleware import observe, security_headers, server_header, unexpected_errors
 from statuspage.prometheus import PrometheusClient
 from statuspage.rollups import run_rollups
 from statuspage.settings import Settings
-from statuspage.store import DatabaseUnavailable, Store
-from statuspage.views import admin, api, feeds, hooks, public
+from statuspage.store import DatabaseUnavailable, SchemaError, Store
+from statuspage.tasks import supervise
+from statuspage.views import admin, api, feeds, hooks, openapi, public
 
 log = logging.getLogger("statuspage")
 STATIC_DIR = Path(__file__).parent / "static"
 DATABASE_RETRY_SECONDS = 5.0
-# No scripts, no frames, nothing from elsewhere: the pages are plain HTML and one stylesheet.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
-)
-PUBLIC_CACHE_CONTROL = "public, max-age=15"
 
 
 def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[observe, security_headers]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[observe, security_headers, unexpected_errors],
     )
+    app.on_response_prepare.append(server_header)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[TEMPLATES] = templates.environment()
-    app[STATIC_URL] = f"/static/style.css?v={_digest(STATIC_DIR / 'style.css')}"
+    app[STATIC_URLS] = {
+        path.name: f"/static/{path.name}?v={_digest(path)}" for path in STATIC_DIR.iterdir()
+    }
     app[STORE] = Store(
-        settings.database_url, errors=metrics.database_errors, password=settings.database_password
+        settings.database_url,
+        errors=metrics.database_errors,
+        password=settings.database_password,
+        timeout=settings.database_timeout,
     )
     app.cleanup_ctx.append(_http_clients)
     app.cleanup_ctx.append(_database)
     public.register(app)
     api.register(app)
     feeds.register(app)
+    openapi.register(app)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
     app.router.add_static("/static", STATIC_DIR)
-    failures = FailedAttempts(settings.auth_failures_per_minute)
-    app.add_subapp("/admin/api", admin.create_admin_app(failures))
-    app.add_subapp("/hooks", hooks.create_hooks_app(failures))
+    # Separate budgets: a flood of bad admin tokens never throttles Alertmanager, and back.
+    subapps = {"/admin/api": admin.create_admin_app, "/hooks": hooks.create_hooks_app}
+    for prefix, create_subapp in subapps.items():
+        failures = FailedAttempts(
+            settings.auth_failures_per_minute, settings.auth_failures_per_minute_total
+        )
+        app.add_subapp(prefix, create_subapp(failures))
     return app
 
 
@@ -80,17 +87,26 @@ async def _http_clients(app: web.Application) -> AsyncIterator[None]:
             session, settings.prometheus_url, settings.prometheus_timeout, metrics.prometheus_errors
         )
         app[BOARD] = BoardSource(
-            app[PROMETHEUS], app[STORE], settings.cache_ttl, metrics.cache_requests
+            app[PROMETHEUS],
+            app[STORE],
+            settings.cache_ttl,
+            metrics.cache_requests,
+            wait=settings.database_timeout,
         )
         if settings.alertmanager_url:
             app[ALERTMANAGER] = Alertmanager(session, settings.alertmanager_url)
-        yield
+        try:
+            yield
+        finally:
+            await app[BOARD].close()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     """Connect (retrying while PostgreSQL is down: the page serves without it), then keep the
-    daily uptime rollups going."""
-    task = asyncio.create_task(_connect_and_roll_up(app))
+    daily uptime rollups going, supervised."""
+    task = asyncio.create_task(
+        supervise("database", lambda: _connect_and_roll_up(app), app[METRICS].task_restarts)
+    )
     try:
         yield
     finally:
@@ -106,58 +122,13 @@ async def _connect_and_roll_up(app: web.Application) -> None:
         try:
             await store.connect()
             break
+        except SchemaError as exc:
+            event(log, logging.ERROR, "database schema cannot be used; serving without it",
+                  error=exc, retry_in=DATABASE_RETRY_SECONDS)  # fmt: skip
         except DatabaseUnavailable as exc:
             event(log, logging.WARNING, "database unavailable", error=exc)
-            await asyncio.sleep(DATABASE_RETRY_SECONDS)
+        await asyncio.sleep(DATABASE_RETRY_SECONDS)
     await run_rollups(app[PROMETHEUS], store)
-
-
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request latency by route template (never by raw path: bounded label values)."""
-    started = time.perf_counter()
-    code = 500
-    try:
-        response = await handler(request)
-        code = response.status
-        return response
-    except web.HTTPException as exc:
-        code = exc.status
-        raise
-    finally:
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        request.app[METRICS].request_duration.labels(name, request.method, str(code)).observe(
-            time.perf_counter() - started
-        )
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _secure(request, exc)
-        raise
-    _secure(request, response)
-    return response
-
-
-def _secure(request: web.Request, response: web.StreamResponse) -> None:
-    headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["X-Frame-Options"] = "DENY"
-    path = request.path
-    if path.startswith(("/admin/", "/hooks/", "/-/", "/metrics")) or response.status >= 400:
-        headers["Cache-Control"] = "no-store"
-    elif path.startswith("/static/"):
-        headers["Cache-Control"] = "public, max-age=86400"
-    else:
-        headers.setdefault("Cache-Control", PUBLIC_CACHE_CONTROL)
-    if path.startswith("/api/v2/"):
-        headers["Access-Control-Allow-Origin"] = "*"
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from statuspage.cache import Cached, SingleFlight
+from statuspage.cache import Cached, KeyedCache, SingleFlight
 from statuspage.live import Live, ServiceInfo, load_live
 from statuspage.prometheus import PrometheusClient, PrometheusError
 from statuspage.status import Overall, Probe, Status, component_status, overall_status
@@ -24,14 +24,24 @@ from statuspage.store import DatabaseUnavailable, Incident, Maintenance, Store
 
 UPTIME_DAYS = 90
 RECENT_INCIDENTS = 10
+LATEST = 50
+"""Incidents and maintenance windows every refresh loads: the feeds, the JSON API's lists and
+the first history pages are served from these."""
+PAGES_CACHED = 1_000
+"""History pages and incidents beyond the latest, cached one by one (least recently used)."""
 
 
 @dataclass(frozen=True)
 class Records:
     unresolved: tuple[Incident, ...]
-    recent: tuple[Incident, ...]
+    latest: tuple[Incident, ...]
+    """The newest incidents, open or resolved, newest first."""
+    incident_count: int
+    last_incident_id: int
     maintenances: tuple[Maintenance, ...]
     """Windows that have not ended yet, earliest first."""
+    latest_maintenances: tuple[Maintenance, ...]
+    """The windows that start latest, in any state."""
     rollups: Mapping[str, Mapping[date, float]]
 
 
@@ -65,6 +75,8 @@ class Board:
     recent: tuple[Incident, ...]
     active_maintenances: tuple[Maintenance, ...]
     upcoming_maintenances: tuple[Maintenance, ...]
+    records: Records | None
+    """What PostgreSQL said at the last successful refresh (None: nothing yet)."""
     live_loaded_at: float | None
     live_delayed: bool
     """Prometheus could not be read at the last refresh: live data is old or missing."""
@@ -90,7 +102,8 @@ class Board:
 
 
 class BoardSource:
-    """Builds boards from the two caches; at most one board per second of wall time."""
+    """Builds boards from the caches; at most one board per second of wall time. Every public
+    read of PostgreSQL goes through here, so its load depends on the TTL, never on visitors."""
 
     def __init__(
         self,
@@ -98,12 +111,32 @@ class BoardSource:
         store: Store,
         ttl: float,
         cache_requests: Counter,
+        wait: float,
     ) -> None:
         self.live: SingleFlight[Live] = SingleFlight(
-            "prometheus", partial(load_live, prometheus), ttl, cache_requests, (PrometheusError,)
+            "prometheus",
+            partial(load_live, prometheus),
+            ttl,
+            cache_requests,
+            (PrometheusError,),
+            wait,
         )
         self.records: SingleFlight[Records] = SingleFlight(
-            "postgresql", partial(load_records, store), ttl, cache_requests, (DatabaseUnavailable,)
+            "postgresql",
+            partial(load_records, store),
+            ttl,
+            cache_requests,
+            (DatabaseUnavailable,),
+            wait,
+        )
+        self._pages: KeyedCache[tuple[Any, ...], Any] = KeyedCache(
+            "postgresql_pages",
+            partial(_load_page, store),
+            ttl,
+            cache_requests,
+            (DatabaseUnavailable,),
+            wait,
+            PAGES_CACHED,
         )
         self._board: Board | None = None
         self._live: Cached[Live] | None = None
@@ -111,6 +144,27 @@ class BoardSource:
 
     def invalidate_records(self) -> None:
         self.records.invalidate()
+        self._pages.invalidate()
+
+    async def close(self) -> None:
+        for cache in (self.live, self.records, self._pages):
+            await cache.close()
+
+    async def incidents(self, records: Records, offset: int, limit: int) -> Cached[Any]:
+        """Incidents `offset`… in history order: from the latest if they hold them, else one
+        cached query per page."""
+        if offset + limit <= len(records.latest) or len(records.latest) == records.incident_count:
+            return Cached(records.latest[offset : offset + limit], time.time(), None)
+        return await self._pages.get(("page", offset, limit))
+
+    async def incident(self, records: Records, incident_id: int) -> Cached[Any]:
+        """One incident; value None: there is none with this id, or — when loaded_at is None
+        too — it could not be read."""
+        known = (*records.unresolved, *records.latest)
+        found = next((i for i in known if i.id == incident_id), None)
+        if found is not None or incident_id > records.last_incident_id:
+            return Cached(found, time.time(), None)
+        return await self._pages.get(("incident", incident_id))
 
     async def board(self) -> Board:
         # One after the other: on the hot path both are cache hits, and awaiting them directly
@@ -133,19 +187,44 @@ class BoardSource:
 
 async def load_records(store: Store) -> Records:
     today = datetime.now(UTC).date()
-    unresolved, recent, maintenances, rollups = await asyncio.gather(
+    (
+        unresolved,
+        latest,
+        (count, last_id),
+        maintenances,
+        latest_maintenances,
+        rollups,
+    ) = await asyncio.gather(
         store.list_incidents(unresolved=True, limit=100),
-        store.list_incidents(limit=RECENT_INCIDENTS),
+        store.list_incidents(limit=LATEST),
+        store.incident_stats(),
         store.list_maintenances(ending_after=datetime.now(UTC)),
+        store.latest_maintenances(LATEST),
         store.rollups(today - timedelta(days=UPTIME_DAYS - 1)),
     )
-    return Records(tuple(unresolved), tuple(recent), tuple(maintenances), rollups)
+    return Records(
+        unresolved=tuple(unresolved),
+        latest=tuple(latest),
+        incident_count=count,
+        last_incident_id=last_id,
+        maintenances=tuple(maintenances),
+        latest_maintenances=tuple(latest_maintenances),
+        rollups=rollups,
+    )
+
+
+async def _load_page(store: Store, key: tuple[Any, ...]) -> Any:
+    """("incident", id) → that incident or None; ("page", offset, limit) → incidents."""
+    if key[0] == "incident":
+        return await store.get_incident(key[1])
+    _, offset, limit = key
+    return tuple(await store.list_incidents(limit=limit, offset=offset))
 
 
 def build_board(live: Cached[Live], records: Cached[Records], now: float) -> Board:
     """Combine the latest live data and records under the status rules (DESIGN §5)."""
     known = live.value or Live({}, {}, {}, {})
-    stored = records.value or Records((), (), (), {})
+    stored = records.value or Records((), (), 0, 0, (), (), {})
     moment = datetime.fromtimestamp(now, UTC)
     active = tuple(m for m in stored.maintenances if m.state(moment) == "in_progress")
     upcoming = tuple(m for m in stored.maintenances if m.state(moment) == "scheduled")
@@ -181,9 +260,10 @@ def build_board(live: Cached[Live], records: Cached[Records], now: float) -> Boa
         overall=overall,
         components=tuple(components),
         unresolved=stored.unresolved,
-        recent=tuple(i for i in stored.recent if i.resolved_at is not None),
+        recent=tuple(i for i in stored.latest[:RECENT_INCIDENTS] if i.resolved_at is not None),
         active_maintenances=active,
         upcoming_maintenances=upcoming,
+        records=records.value,
         live_loaded_at=live.loaded_at,
         live_delayed=live.error is not None or live.value is None,
         records_delayed=records.error is not None or records.value is None,

@@ -13,7 +13,8 @@ from statuspage.settings import Settings
 from statuspage.store import Store
 
 SETTINGS: Final = web.AppKey("settings", Settings)
-STATIC_URL: Final = web.AppKey("static_url", str)
+STATIC_URLS: Final = web.AppKey("static_urls", dict[str, str])
+"""File name → URL with a content digest (cached for a day, never stale)."""
 METRICS: Final = web.AppKey("metrics", Metrics)
 TEMPLATES: Final = web.AppKey("templates", jinja2.Environment)
 STORE: Final = web.AppKey("store", Store)

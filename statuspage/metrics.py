@@ -33,3 +33,20 @@ class Metrics:
             "PostgreSQL operations that failed because the database was unavailable.",
             registry=self.registry,
         )
+        self.unhandled_errors = Counter(
+            "statuspage_unhandled_errors_total",
+            "Requests that failed with an unexpected exception (answered 500 with an error id).",
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "statuspage_auth_failures_total",
+            "Requests refused for a missing or wrong token, by API and answer (401, 403, 429).",
+            ["api", "code"],
+            registry=self.registry,
+        )
+        self.task_restarts = Counter(
+            "statuspage_background_task_restarts_total",
+            "Background tasks restarted after an unexpected exception.",
+            ["task"],
+            registry=self.registry,
+        )

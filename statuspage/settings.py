@@ -1,6 +1,7 @@
 """Settings from environment variables (documented in README.md); command-line flags override
 them."""
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,14 @@ class Settings:
     prometheus_timeout: float = 5.0
     max_body_bytes: int = 64 * 1024
     auth_failures_per_minute: int = 10
-    """Failed admin authentications a client may make per minute before it gets 429."""
+    """Failed authentications one client may make per minute before it gets 429."""
+    auth_failures_per_minute_total: int = 100
+    """Failed authentications all clients together may make per minute (per API) before every
+    wrong token gets 429; valid tokens always pass."""
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    """Reverse proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES)."""
+    database_timeout: float = 2.0
+    """Longest wait for a PostgreSQL connection, and for any one statement."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -40,6 +48,13 @@ class Settings:
             public_url=_url(environ, "PUBLIC_URL", defaults.public_url),
             page_title=environ.get("PAGE_TITLE", defaults.page_title),
             cache_ttl=_positive(environ, "CACHE_TTL", defaults.cache_ttl),
+            trusted_proxies=_networks(environ, "TRUSTED_PROXIES"),
+            auth_failures_per_minute=_count(
+                environ, "AUTH_FAILURES_PER_MINUTE", defaults.auth_failures_per_minute
+            ),
+            auth_failures_per_minute_total=_count(
+                environ, "AUTH_FAILURES_PER_MINUTE_TOTAL", defaults.auth_failures_per_minute_total
+            ),
         )
 
 
@@ -63,6 +78,28 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
     return value
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}: must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
+def _networks(
+    environ: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR networks (`10.0.0.0/8, ::1`)."""
+    networks = []
+    for item in filter(None, (part.strip() for part in environ.get(name, "").split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def _read(name: str, path: str) -> str:

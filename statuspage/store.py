@@ -1,11 +1,13 @@
 """PostgreSQL through an asyncpg pool: incidents, their updates, maintenance windows, rollups."""
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from prometheus_client import Counter
@@ -14,11 +16,18 @@ from statuspage.schema import apply_migrations
 from statuspage.status import Impact
 
 log = logging.getLogger("statuspage.store")
+T = TypeVar("T")
 INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+SCHEMA_RETRY_SECONDS = 30.0
+"""Requests do not retry a failed migration more often than this (the start-up task does)."""
 
 
 class DatabaseUnavailable(Exception):
-    """PostgreSQL cannot be reached (or has not been reached yet)."""
+    """PostgreSQL cannot be reached, does not answer in time, or has not been reached yet."""
+
+
+class SchemaError(DatabaseUnavailable):
+    """The schema could not be migrated: the database is unusable until that is fixed."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,35 @@ class Maintenance:
         return "in_progress" if now < self.ends_at else "completed"
 
 
+@dataclass
+class LockedMaintenance:
+    """A maintenance window read under its row lock, and the way to change it in that
+    transaction."""
+
+    current: Maintenance | None
+    """None: there is no such window."""
+    _connection: asyncpg.Connection
+    _bounded: Callable[[Awaitable[Any]], Awaitable[Any]]
+
+    async def update(self, changes: Mapping[str, Any]) -> Maintenance:
+        assert self.current is not None
+        assignments, values = _assignments(changes, _MAINTENANCE_FIELDS)
+        sql = (
+            f"UPDATE maintenance_windows SET {assignments}, updated_at = now()"
+            " WHERE id = $1 RETURNING *"
+        )
+        row = await self._bounded(self._connection.fetchrow(sql, self.current.id, *values))
+        return _maintenance(row)
+
+    async def delete(self) -> None:
+        assert self.current is not None
+        await self._bounded(
+            self._connection.execute(
+                "DELETE FROM maintenance_windows WHERE id = $1", self.current.id
+            )
+        )
+
+
 _INCIDENT_COLUMNS = (
     "id, title, impact, status, services, created_at, updated_at, resolved_at,"
     " alert_key IS NOT NULL AS automatic"
@@ -73,44 +111,56 @@ _MAINTENANCE_FIELDS = {"title", "body", "services", "starts_at", "ends_at", "sil
 
 class Store:
     """Every query the status page makes. Methods raise DatabaseUnavailable when PostgreSQL is
-    down, so callers degrade instead of crashing."""
+    down, hung or its schema could not be migrated, within `timeout` seconds, so callers
+    degrade instead of crashing or hanging."""
 
     def __init__(
-        self, dsn: str, errors: Counter | None = None, password: str | None = None
+        self,
+        dsn: str,
+        errors: Counter | None = None,
+        password: str | None = None,
+        timeout: float = 2.0,
     ) -> None:
         self._dsn = dsn
         self._password = password
         self._errors = errors
+        self._timeout = timeout
         self._pool: asyncpg.Pool | None = None
         self._connecting = asyncio.Lock()
+        self._schema_error: tuple[str, float] | None = None
+        """A failed migration and when it failed: requests fail fast instead of retrying it."""
 
     @property
     def connected(self) -> bool:
         return self._pool is not None
 
     async def connect(self) -> None:
-        """Open the pool and apply migrations; idempotent, safe to retry after a failure."""
+        """Apply migrations, then open the pool; idempotent, safe to retry after a failure."""
         async with self._connecting:
             if self._pool is not None:
                 return
             try:
-                pool = await asyncpg.create_pool(
-                    self._dsn,
-                    password=self._password,
-                    min_size=1,
-                    max_size=10,
-                    timeout=5,
-                    command_timeout=10,
+                # Migrations may legitimately take long: their own connection, no timeout.
+                connection = await asyncpg.connect(
+                    self._dsn, password=self._password, timeout=self._timeout
                 )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from None
             try:
-                async with pool.acquire() as connection:
-                    await apply_migrations(connection)
+                await apply_migrations(connection)
+            except asyncpg.PostgresError as exc:
+                connection.terminate()
+                message = f"PostgreSQL schema migration failed: {exc.__class__.__name__}: {exc}"
+                self._schema_error = (message, time.monotonic())
+                raise SchemaError(message) from None
             except BaseException:
-                await pool.close()
+                connection.terminate()
                 raise
-            self._pool = pool
+            await connection.close(timeout=self._timeout)
+            self._schema_error = None
+            self._pool = await asyncpg.create_pool(
+                self._dsn, password=self._password, min_size=0, max_size=10
+            )
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -136,6 +186,13 @@ class Store:
             return await _with_updates(connection, rows)
 
         return await self._run(query)
+
+    async def incident_stats(self) -> tuple[int, int]:
+        """How many incidents there are, and the highest id (0 without any)."""
+        row = await self._run(
+            lambda c: c.fetchrow("SELECT count(*) AS n, coalesce(max(id), 0) AS top FROM incidents")
+        )
+        return row["n"], row["top"]
 
     async def get_incident(self, incident_id: int) -> Incident | None:
         async def query(connection: asyncpg.Connection) -> Incident | None:
@@ -239,6 +296,12 @@ class Store:
         rows = await self._run(lambda c: c.fetch(sql, since))
         return [_maintenance(row) for row in rows]
 
+    async def latest_maintenances(self, limit: int) -> list[Maintenance]:
+        """The windows that start latest, in any state."""
+        sql = "SELECT * FROM maintenance_windows ORDER BY starts_at DESC, id DESC LIMIT $1"
+        rows = await self._run(lambda c: c.fetch(sql, limit))
+        return [_maintenance(row) for row in rows]
+
     async def get_maintenance(self, maintenance_id: int) -> Maintenance | None:
         row = await self._run(
             lambda c: c.fetchrow("SELECT * FROM maintenance_windows WHERE id = $1", maintenance_id)
@@ -269,24 +332,54 @@ class Store:
         )
         return _maintenance(row)
 
-    async def edit_maintenance(
-        self, maintenance_id: int, changes: Mapping[str, Any]
-    ) -> Maintenance | None:
-        assignments, values = _assignments(changes, _MAINTENANCE_FIELDS)
-        sql = (
-            f"UPDATE maintenance_windows SET {assignments}, updated_at = now()"
-            " WHERE id = $1 RETURNING *"
-        )
-        row = await self._run(lambda c: c.fetchrow(sql, maintenance_id, *values))
-        return None if row is None else _maintenance(row)
+    @contextlib.asynccontextmanager
+    async def maintenance_for_update(self, maintenance_id: int) -> AsyncIterator[LockedMaintenance]:
+        """A transaction holding the window's row lock (`SELECT … FOR UPDATE`): concurrent edits
+        of one window are serialized, and what the block changes is committed when it exits
+        normally, rolled back when it raises. The block itself is not time-limited (it may wait
+        for Alertmanager); taking the connection and each statement are."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                pool = await self._ready_pool()
+                connection = await pool.acquire()
+        except _CONNECTION_FAILURES as exc:
+            raise self._unavailable(exc) from None
+        settled = False
+        try:
+            transaction = connection.transaction()
+            await self._bounded(transaction.start())
+            try:
+                row = await self._bounded(
+                    connection.fetchrow(
+                        "SELECT * FROM maintenance_windows WHERE id = $1 FOR UPDATE",
+                        maintenance_id,
+                    )
+                )
+                yield LockedMaintenance(
+                    None if row is None else _maintenance(row), connection, self._bounded
+                )
+            except BaseException:
+                await self._bounded(transaction.rollback())
+                settled = True
+                raise
+            await self._bounded(transaction.commit())
+            settled = True
+        except _CONNECTION_FAILURES as exc:
+            raise self._unavailable(exc) from None
+        finally:
+            if not settled:
+                connection.terminate()  # a hung or broken transaction: never wait for it
+            await pool.release(connection)
 
-    async def delete_maintenance(self, maintenance_id: int) -> Maintenance | None:
-        row = await self._run(
-            lambda c: c.fetchrow(
-                "DELETE FROM maintenance_windows WHERE id = $1 RETURNING *", maintenance_id
-            )
-        )
-        return None if row is None else _maintenance(row)
+    def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        """The error for a connection-level failure, counted (as `_run` counts its own)."""
+        if self._errors is not None:
+            self._errors.inc()
+        return DatabaseUnavailable(f"PostgreSQL: {_describe(exc)}")
+
+    async def _bounded(self, statement: Awaitable[T]) -> T:
+        async with asyncio.timeout(self._timeout):
+            return await statement
 
     # Daily uptime rollups --------------------------------------------------------------
 
@@ -327,21 +420,53 @@ class Store:
             raise
 
     async def _on_connection(self, operation: Any) -> Any:
+        """Connect if needed, take a connection and run `operation`, all within `timeout`.
+
+        A connection that timed out is closed at once rather than cancelled politely: a hung
+        server would never acknowledge the cancellation, and the caller must not wait for it.
+        """
+        try:
+            async with asyncio.timeout(self._timeout):
+                pool = await self._ready_pool()
+                connection = await pool.acquire()
+                try:
+                    result = await operation(connection)
+                except asyncpg.PostgresError:
+                    raise  # the statement failed; the connection is fine
+                except BaseException:
+                    connection.terminate()
+                    raise
+                finally:
+                    await pool.release(connection)
+                return result
+        except _CONNECTION_FAILURES as exc:
+            raise DatabaseUnavailable(f"PostgreSQL: {_describe(exc)}") from None
+
+    async def _ready_pool(self) -> asyncpg.Pool:
         if self._pool is None:
+            if self._schema_error is not None:
+                message, failed_at = self._schema_error
+                if time.monotonic() - failed_at < SCHEMA_RETRY_SECONDS:
+                    raise SchemaError(message)
             await self.connect()
         assert self._pool is not None
-        try:
-            async with self._pool.acquire(timeout=5) as connection:
-                return await operation(connection)
-        except (
-            OSError,
-            TimeoutError,
-            asyncpg.InterfaceError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.AdminShutdownError,
-        ) as exc:
-            raise DatabaseUnavailable(f"PostgreSQL: {exc.__class__.__name__}: {exc}") from None
+        return self._pool
+
+
+_CONNECTION_FAILURES = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time (timed out)"
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 async def _with_updates(

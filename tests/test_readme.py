@@ -36,6 +36,8 @@ EXERCISED_BY: list[tuple[str, str, str]] = [
         "tests/statuspage/test_settings_and_cli.py",
         "ADMIN_TOKENS_FILE",
     ),
+    # The fuzzed process: the status page started as deployed.
+    (r"python -m statuspage$", "tests/statuspage/test_openapi.py", '"-m", "statuspage"'),
     (
         r"\.venv/bin/python -m statuspage --web\.listen-address",
         "tests/e2e/test_local_run.py",

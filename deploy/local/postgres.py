@@ -88,6 +88,8 @@ class PostgresCluster:
     """False for tests: no fsync (a crash loses data, a test run does not care)."""
     password: str | None = field(default=None, repr=False)
     """The superuser's password, required over TCP when set; None trusts every connection."""
+    server_settings: dict[str, str] = field(default_factory=dict)
+    """Extra `postgres -c name=value` settings (e.g. shared_preload_libraries)."""
 
     @property
     def log_path(self) -> Path:
@@ -121,6 +123,7 @@ class PostgresCluster:
             "-c listen_addresses=127.0.0.1",
             f"-c unix_socket_directories={self.datadir}",
             *([] if self.durable else ["-c fsync=off", "-c synchronous_commit=off"]),
+            *(f"-c {name}={value}" for name, value in self.server_settings.items()),
         ]
         self._run(
             postgres_bin("pg_ctl"),

@@ -14,10 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from statuspage.board import Board, Component
-from statuspage.keys import BOARD, SETTINGS, STORE
+from statuspage.keys import BOARD, SETTINGS
 from statuspage.settings import Settings
 from statuspage.status import Status, overall_status
-from statuspage.store import DatabaseUnavailable, Incident, Maintenance
+from statuspage.store import Incident, Maintenance
 
 INCIDENT_LIMIT = 50
 
@@ -30,8 +30,8 @@ def register(app: web.Application) -> None:
     add("/api/v2/incidents/unresolved.json", _board_view("unresolved", unresolved))
     add("/api/v2/scheduled-maintenances/upcoming.json", _board_view("upcoming", upcoming))
     add("/api/v2/scheduled-maintenances/active.json", _board_view("active", active))
-    add("/api/v2/incidents.json", incidents)
-    add("/api/v2/scheduled-maintenances.json", maintenances)
+    add("/api/v2/incidents.json", _board_view("incidents", incidents))
+    add("/api/v2/scheduled-maintenances.json", _board_view("maintenances", maintenances))
 
 
 def _board_view(name: str, build: Callable[[Board, Settings], dict[str, Any]]):
@@ -110,32 +110,17 @@ def active(board: Board, settings: Settings) -> dict[str, Any]:
     }
 
 
-async def incidents(request: web.Request) -> web.Response:
-    board = await request.app[BOARD].board()
-    settings = request.app[SETTINGS]
-    try:
-        found = await request.app[STORE].list_incidents(limit=INCIDENT_LIMIT)
-    except DatabaseUnavailable:
-        found = [*board.unresolved, *board.recent]
-    return web.json_response(
-        {"page": page(board, settings), "incidents": [incident(i, board, settings) for i in found]}
-    )
+def incidents(board: Board, settings: Settings) -> dict[str, Any]:
+    latest = board.records.latest if board.records else board.unresolved
+    return {"incidents": [incident(i, board, settings) for i in latest[:INCIDENT_LIMIT]]}
 
 
-async def maintenances(request: web.Request) -> web.Response:
-    board = await request.app[BOARD].board()
-    settings = request.app[SETTINGS]
-    try:
-        found = await request.app[STORE].list_maintenances()
-    except DatabaseUnavailable:
-        found = [*board.active_maintenances, *board.upcoming_maintenances]
-    found = sorted(found, key=lambda m: m.starts_at, reverse=True)[:INCIDENT_LIMIT]
-    return web.json_response(
-        {
-            "page": page(board, settings),
-            "scheduled_maintenances": [maintenance(m, board, settings) for m in found],
-        }
-    )
+def maintenances(board: Board, settings: Settings) -> dict[str, Any]:
+    if board.records:
+        windows = board.records.latest_maintenances[:INCIDENT_LIMIT]
+    else:
+        windows = (*board.active_maintenances, *board.upcoming_maintenances)
+    return {"scheduled_maintenances": [maintenance(m, board, settings) for m in windows]}
 
 
 def incident(found: Incident, board: Board, settings: Settings) -> dict[str, Any]:

@@ -5,9 +5,11 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from statuspage.keys import BOARD, SETTINGS, STORE
+from statuspage.board import Board
+from statuspage.keys import BOARD, SETTINGS
+from statuspage.settings import Settings
 from statuspage.status import Status
-from statuspage.store import DatabaseUnavailable
+from statuspage.validation import FORBIDDEN
 
 FEED_ENTRIES = 25
 _BADGE_COLOURS = {
@@ -28,10 +30,12 @@ def register(app: web.Application) -> None:
 async def atom(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     board = await request.app[BOARD].board()
-    try:
-        incidents = await request.app[STORE].list_incidents(limit=FEED_ENTRIES)
-    except DatabaseUnavailable:
-        incidents = [*board.unresolved, *board.recent]
+    feed = board.render("history.atom", lambda board: _feed(board, settings))
+    return web.Response(text=feed, content_type="application/atom+xml")
+
+
+def _feed(board: Board, settings: Settings) -> str:
+    incidents = (board.records.latest if board.records else board.unresolved)[:FEED_ENTRIES]
     base = settings.public_url
     updated = max((i.updated_at for i in incidents), default=datetime.fromtimestamp(0, UTC))
     entries = []
@@ -39,13 +43,13 @@ async def atom(request: web.Request) -> web.Response:
         content = "".join(
             f"<p><strong>{escape(u.status.capitalize())}</strong>"
             f" ({u.created_at:%Y-%m-%d %H:%M} UTC)"
-            f"<br/>{escape(u.body)}</p>"
+            f"<br/>{_xml(u.body)}</p>"
             for u in incident.updates
         )
         entries.append(
             f"""  <entry>
     <id>{base}/incidents/{incident.id}</id>
-    <title>{escape(incident.title)}</title>
+    <title>{_xml(incident.title)}</title>
     <updated>{incident.updated_at.isoformat()}</updated>
     <published>{incident.created_at.isoformat()}</published>
     <link rel="alternate" type="text/html" href="{base}/incidents/{incident.id}"/>
@@ -53,7 +57,7 @@ async def atom(request: web.Request) -> web.Response:
   </entry>
 """
         )
-    feed = f"""<?xml version="1.0" encoding="utf-8"?>
+    return f"""<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <id>{base}/history.atom</id>
   <title>{escape(settings.page_title)}: incident history</title>
@@ -63,7 +67,6 @@ async def atom(request: web.Request) -> web.Response:
   <link rel="alternate" type="text/html" href="{base}/history"/>
 {"".join(entries)}</feed>
 """
-    return web.Response(text=feed, content_type="application/atom+xml")
 
 
 async def badge(request: web.Request) -> web.Response:
@@ -77,6 +80,11 @@ async def badge(request: web.Request) -> web.Response:
 
     svg = board.render(f"badge:{component.info.id}", render)
     return web.Response(text=svg, content_type="image/svg+xml")
+
+
+def _xml(text: str) -> str:
+    """Escaped, and well-formed XML even for text stored before it was validated."""
+    return escape(FORBIDDEN.sub("\ufffd", text))
 
 
 def _svg(label: str, status: Status) -> str:

@@ -22,12 +22,18 @@ TOKEN = "test-admin-token-0123456789"
 _databases = itertools.count(1)
 
 
-def throwaway_cluster(password: str | None = None) -> tuple[PostgresCluster, Path]:
+def throwaway_cluster(
+    password: str | None = None, server_settings: dict[str, str] | None = None
+) -> tuple[PostgresCluster, Path]:
     # Not under pytest's tmp_path: its parent is private to root, and the server runs as the
     # postgres user when the tests run as root.
     base = Path(tempfile.mkdtemp(prefix="statuspage-pg-"))
     base.chmod(0o755)
-    return PostgresCluster(base / "data", free_port(), durable=False, password=password), base
+    cluster = PostgresCluster(
+        base / "data", free_port(), durable=False, password=password,
+        server_settings=server_settings or {},
+    )  # fmt: skip
+    return cluster, base
 
 
 @pytest.fixture(scope="session")

@@ -35,15 +35,6 @@ async def test_no_token_is_401_and_a_wrong_token_is_403(client: TestClient) -> N
     ).status == 401
 
 
-async def test_failed_attempts_are_rate_limited_per_client(client: TestClient, auth) -> None:
-    wrong = {"Authorization": "Bearer wrong-token-wrong-token"}
-    statuses = [(await client.get("/admin/api/incidents", headers=wrong)).status for _ in range(11)]
-    assert statuses == [403] * 10 + [429]
-    blocked = await client.get("/admin/api/incidents", headers=auth)
-    assert blocked.status == 429
-    assert int(blocked.headers["Retry-After"]) > 0
-
-
 async def test_incident_crud(client: TestClient, auth) -> None:
     created = await client.post(
         "/admin/api/incidents", json={**VALID, "services": ["linker"]}, headers=auth

@@ -1,10 +1,14 @@
 """`/hooks/alertmanager`: automatic incidents, safe under Alertmanager's retries."""
 
 import hashlib
+from dataclasses import replace
 
 from aiohttp.test_utils import TestClient
 
+from statuspage.app import create_app
 from tests.statuspage.conftest import TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def alert(status: str, alertname: str = "ServiceDown", ends: str | None = None, **labels) -> dict:
@@ -31,8 +35,16 @@ async def post(client: TestClient, body: object, token: str = TOKEN):
 
 
 async def test_firing_opens_one_incident_and_resolution_closes_it_once(client: TestClient) -> None:
-    assert await (await post(client, payload("firing"))).json() == {"opened": 1, "resolved": 0}
-    assert await (await post(client, payload("firing"))).json() == {"opened": 0, "resolved": 0}
+    assert await (await post(client, payload("firing"))).json() == {
+        "opened": 1,
+        "resolved": 0,
+        "ignored": 0,
+    }
+    assert await (await post(client, payload("firing"))).json() == {
+        "opened": 0,
+        "resolved": 0,
+        "ignored": 0,
+    }
     summary = await (await client.get("/api/v2/summary.json")).json()
     (incident,) = summary["incidents"]
     assert (incident["name"], incident["impact"], incident["status"]) == (
@@ -41,8 +53,8 @@ async def test_firing_opens_one_incident_and_resolution_closes_it_once(client: T
         "investigating",
     )
     resolved = payload("resolved", ends="2026-11-23T10:12:30Z")
-    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 1}
-    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 0}
+    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 1, "ignored": 0}
+    assert await (await post(client, resolved)).json() == {"opened": 0, "resolved": 0, "ignored": 0}
     incidents = await (await client.get("/api/v2/incidents.json")).json()
     (closed,) = incidents["incidents"]
     assert closed["status"] == "resolved"
@@ -87,7 +99,7 @@ async def test_a_late_copy_of_the_firing_notification_opens_nothing(client: Test
 
 async def test_other_alerts_are_ignored(client: TestClient) -> None:
     answer = await (await post(client, payload("firing", alertname="ServiceDegraded"))).json()
-    assert answer == {"opened": 0, "resolved": 0}
+    assert answer == {"opened": 0, "resolved": 0, "ignored": 0}
 
 
 async def test_malformed_payloads_are_400_and_tokens_are_required(client: TestClient) -> None:
@@ -101,3 +113,17 @@ async def test_malformed_payloads_are_400_and_tokens_are_required(client: TestCl
     assert (await post(client, payload("firing"), token="x" * 20)).status == 403
     summary = await (await client.get("/api/v2/summary.json")).json()
     assert summary["incidents"] == []
+
+
+async def test_without_any_answer_from_prometheus_alertmanager_is_asked_to_retry(
+    aiohttp_client, settings
+) -> None:
+    """Private and unknown services cannot be told apart yet: nothing is opened, and the 503
+    makes Alertmanager send the alerts again."""
+    client = await aiohttp_client(
+        create_app(replace(settings, prometheus_url="http://127.0.0.1:9"))
+    )
+    response = await post(client, payload("firing"))
+    assert response.status == 503
+    assert "Prometheus is unavailable" in (await response.json())["error"]
+    assert (await (await client.get("/admin/api/incidents", headers=AUTH)).json()) == []

@@ -1,13 +1,17 @@
 """A down Prometheus or PostgreSQL degrades the page; it never fails it."""
 
 import asyncio
+import logging
+import re
 import shutil
 from dataclasses import replace
 
+import asyncpg
 from aiohttp.test_utils import TestClient
 from stack import Stack, Timings
 
 from statuspage.app import create_app
+from statuspage.store import Store
 from tests.statuspage.conftest import services_file, throwaway_cluster
 from tests.statuspage.helpers import component_statuses, eventually
 
@@ -121,3 +125,65 @@ async def test_both_down_from_the_start(aiohttp_client, settings) -> None:
     assert status["status"]["description"] == "Status Unknown"
     assert "No service status is available" in await (await client.get("/")).text()
     assert (await client.get("/-/ready")).status == 503
+
+
+async def test_a_failed_migration_degrades_the_page_instead_of_failing_requests(
+    aiohttp_client, settings, database_url, auth, caplog
+) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:  # something in the way of migration 001
+        await connection.execute("CREATE TABLE incidents (id int)")
+    finally:
+        await connection.close()
+    with caplog.at_level(logging.ERROR, logger="statuspage"):
+        client = await aiohttp_client(create_app(settings))
+        for path in ("/", "/history", "/incidents/1", "/history.atom", "/api/v2/summary.json"):
+            assert (await client.get(path)).status == 200, path
+        assert "temporarily unavailable" in await (await client.get("/")).text()
+        refused = await client.post(
+            "/admin/api/incidents",
+            json={"title": "t", "impact": "none", "status": "investigating", "body": "b"},
+            headers=auth,
+        )
+        assert refused.status == 503
+        ready = await client.get("/-/ready")
+        assert ready.status == 503
+        assert 'schema migration failed: DuplicateTableError: relation "incidents"' in (
+            await ready.text()
+        )
+
+        def logged() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if "schema cannot be used" in r.getMessage()]
+
+        async def startup_error_logged() -> bool:
+            return bool(logged())
+
+        await eventually(startup_error_logged, timeout=10)
+    assert "DuplicateTableError" in str(logged()[0].fields["error"])
+
+
+async def test_an_unexpected_failure_of_the_rollup_task_is_logged_counted_and_restarted(
+    aiohttp_client, settings, database_url, caplog
+) -> None:
+    store = Store(database_url)
+    await store.connect()  # schema in place, then the rollups' table taken away
+    await store.close()
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("ALTER TABLE daily_uptime RENAME TO daily_uptime_moved")
+    finally:
+        await connection.close()
+    with caplog.at_level(logging.ERROR, logger="statuspage"):
+        client = await aiohttp_client(create_app(settings))
+
+        async def restarts() -> float:
+            metrics = await (await client.get("/metrics")).text()
+            match = re.search(
+                r'statuspage_background_task_restarts_total\{task="database"\} (\S+)', metrics
+            )
+            return float(match[1]) if match else 0.0
+
+        await eventually(restarts, timeout=10)
+    (failure, *_) = [r for r in caplog.records if r.getMessage() == "background task failed"]
+    assert failure.fields["task"] == "database"
+    assert isinstance(failure.exc_info[1], asyncpg.UndefinedTableError)

@@ -135,30 +135,57 @@ async def test_load_live_builds_probes_from_the_metric_contract(prometheus) -> N
     assert live.down_since == {"web": 1699999000.0}
 
 
-async def test_single_flight_refreshes_once_per_ttl_and_serves_stale_on_error() -> None:
+class Gate:
+    """A load whose answers the test releases one at a time (or makes fail)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.fail = False
+
+    async def load(self) -> int:
+        self.calls += 1
+        await self.release.wait()
+        if self.fail:
+            raise PrometheusError("down")
+        return self.calls
+
+
+async def test_single_flight_serves_stale_while_it_revalidates() -> None:
     registry = CollectorRegistry()
     requests = Counter("cache", "c", ["source", "result"], registry=registry)
-    calls = 0
-    fail = False
-
-    async def load() -> int:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.01)
-        if fail:
-            raise PrometheusError("down")
-        return calls
-
-    cache = SingleFlight("p", load, ttl=0.2, requests=requests, failure_types=(PrometheusError,))
-    results = await asyncio.gather(*(cache.get() for _ in range(100)))
-    assert (calls, {r.value for r in results}) == (1, {1})
-    assert ((await cache.get()).value, calls) == (1, 1)
-    fail = True
-    await asyncio.sleep(0.25)
-    stale = await cache.get()
-    assert (calls, stale.value, stale.error) == (2, 1, "down")
-    assert ((await cache.get()).error, calls) == ("down", 2)  # no retry before the TTL
+    now = [1000.0]
+    gate = Gate()
+    cache = SingleFlight(
+        "p", gate.load, ttl=30, requests=requests, failure_types=(PrometheusError,),
+        wait=0.5, clock=lambda: now[0],
+    )  # fmt: skip
+    # Nothing to serve yet: 100 concurrent callers share one load and wait for it.
+    first = [asyncio.create_task(cache.get()) for _ in range(100)]
+    await asyncio.sleep(0)
+    gate.release.set()
+    results = await asyncio.gather(*first)
+    assert (gate.calls, {r.value for r in results}) == (1, {1})
+    assert ((await cache.get()).value, gate.calls) == (1, 1)  # within the TTL: no load
+    # Past the TTL with a hung source: callers get the stale value at once, one refresh runs.
+    now[0] += 31
+    gate.release.clear()
+    stale = [await asyncio.wait_for(cache.get(), timeout=0.1) for _ in range(50)]
+    assert ({r.value for r in stale}, gate.calls) == ({1}, 2)
+    gate.fail = True
+    gate.release.set()
+    await asyncio.sleep(0.01)
+    failed = await cache.get()
+    assert (failed.value, failed.error, gate.calls) == (1, "down", 2)  # no retry before TTL
+    # A write invalidates: the next caller waits for the refresh and sees the new value.
+    gate.fail = False
     cache.invalidate()
-    fail = False
-    assert (await cache.get()).value == 3
-    assert registry.get_sample_value("cache_total", {"source": "p", "result": "miss"}) == 3
+    assert ((await cache.get()).value, gate.calls) == (3, 3)
+    # ... but never longer than `wait` when the source hangs.
+    gate.release.clear()
+    cache.invalidate()
+    assert (await asyncio.wait_for(cache.get(), timeout=2)).value == 3
+    assert gate.calls == 4
+    misses = registry.get_sample_value("cache_total", {"source": "p", "result": "miss"})
+    assert misses == 4
+    await cache.close()

@@ -34,8 +34,9 @@ async def test_index_shows_every_public_service_and_nothing_private(client: Test
     assert "127.0.0.1" not in page  # no internal URL
     assert page.count('class="bar ') == 4 * 90
     assert re.search(r"Updated \d+ s ago", page)
-    assert '<meta http-equiv="refresh" content="60">' in page
-    assert "<script" not in page
+    assert 'http-equiv="refresh"' not in page  # refreshed by a same-origin script instead
+    assert re.search(r'<script src="/static/refresh\.js\?v=[0-9a-f]{12}" defer></script>', page)
+    assert '<meta name="description" content="' in page
 
 
 async def test_summary_json_has_statuspage_fields(client: TestClient) -> None:

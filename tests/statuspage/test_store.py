@@ -12,6 +12,7 @@ from statuspage.settings import Settings
 from statuspage.status import Impact
 from statuspage.store import DatabaseUnavailable, Store
 from tests.statuspage.conftest import throwaway_cluster
+from tests.statuspage.helpers import eventually
 
 
 @pytest.fixture
@@ -137,11 +138,67 @@ async def test_maintenance_windows(store: Store) -> None:
     assert window.state(now + timedelta(minutes=90)) == "in_progress"
     assert window.state(now + timedelta(hours=3)) == "completed"
     assert await store.list_maintenances(ending_after=now + timedelta(hours=3)) == []
-    edited = await store.edit_maintenance(window.id, {"title": "Upgrade", "silence_id": "s1"})
+    async with store.maintenance_for_update(window.id) as locked:
+        edited = await locked.update({"title": "Upgrade", "silence_id": "s1"})
     assert (edited.title, edited.silence_id) == ("Upgrade", "s1")
-    deleted = await store.delete_maintenance(window.id)
-    assert deleted.id == window.id
+    assert await store.get_maintenance(window.id) == edited
+
+    async def delete_then_fail() -> None:
+        async with store.maintenance_for_update(window.id) as locked:
+            await locked.delete()
+            raise RuntimeError("Alertmanager said no")
+
+    with pytest.raises(RuntimeError):  # anything raised in the block rolls it back
+        await delete_then_fail()
+    assert await store.get_maintenance(window.id) == edited
+    async with store.maintenance_for_update(window.id) as locked:
+        await locked.delete()
     assert await store.get_maintenance(window.id) is None
+    async with store.maintenance_for_update(window.id) as locked:
+        assert locked.current is None
+
+
+async def test_edits_of_one_window_are_serialized_by_its_row_lock(
+    store: Store, database_url: str
+) -> None:
+    """Two concurrent read-modify-writes of one window: the second reads what the first wrote."""
+    now = datetime.now(UTC)
+    window = await store.create_maintenance(
+        "Upgrade", "", [], now + timedelta(hours=1), now + timedelta(hours=2), None
+    )
+    first_holds_lock = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> None:
+        async with store.maintenance_for_update(window.id) as locked:
+            first_holds_lock.set()
+            await release_first.wait()
+            await locked.update({"body": locked.current.body + "a"})
+
+    async def second() -> str:
+        await first_holds_lock.wait()
+        async with store.maintenance_for_update(window.id) as locked:
+            seen = locked.current.body
+            await locked.update({"body": seen + "b"})
+            return seen
+
+    first_task = asyncio.create_task(first())
+    second_task = asyncio.create_task(second())
+    await first_holds_lock.wait()
+    observer = await asyncpg.connect(database_url)
+    try:  # the second edit is waiting for the row lock before the first one writes
+
+        async def second_waits_for_lock() -> bool:
+            sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            return await observer.fetchval(sql) == 1
+
+        await eventually(second_waits_for_lock, timeout=2)
+    finally:
+        await observer.close()
+    release_first.set()
+    await first_task
+    assert await second_task == "a"
+    assert (await store.get_maintenance(window.id)).body == "ab"
 
 
 async def test_rollups_keep_the_first_value_of_a_day(store: Store) -> None:
