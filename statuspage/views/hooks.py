@@ -12,7 +12,7 @@ status page is public, and Slack still gets every alert from Alertmanager itself
 """
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -171,9 +171,12 @@ def _summary(alert: dict[str, Any]) -> str | None:
 
 
 def _timestamp(text: str | None) -> datetime | None:
-    """An Alertmanager time (RFC 3339, nanoseconds allowed); None if absent or unreadable."""
+    """An Alertmanager time (RFC 3339, nanoseconds allowed) in UTC; None if absent, unreadable,
+    without a zone, or outside what a datetime holds in UTC (Go's zero time is sent as
+    `0001-01-01T00:00:00Z`)."""
     try:
-        return datetime.fromisoformat((text or "").replace("Z", "+00:00"))
+        moment = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
+        return moment.astimezone(UTC) if moment.tzinfo is not None else None
     except (ValueError, OverflowError):
         return None
 
@@ -182,7 +185,4 @@ def _seconds_between(start: str, end: str | None) -> float | None:
     began, ended = _timestamp(start), _timestamp(end)
     if began is None or ended is None:
         return None
-    try:
-        return (ended - began).total_seconds()
-    except (TypeError, OverflowError):  # one naive, one aware; or out of range
-        return None
+    return (ended - began).total_seconds()

@@ -76,13 +76,13 @@ async def test_copies_of_one_outage_from_several_sources_are_one_incident(
     """Copies that differ by exporter, replica or any other label, in one post or several."""
     copies = [alert("firing", instance="eu:9115"), alert("firing", instance="us:9115")]
     both = {"version": "4", "status": "firing", "alerts": copies}
-    assert await (await post(client, both)).json() == {"opened": 1, "resolved": 0}
+    assert await (await post(client, both)).json() == {"opened": 1, "resolved": 0, "ignored": 0}
     another = {"version": "4", "status": "firing", "alerts": [alert("firing", replica="b")]}
-    assert await (await post(client, another)).json() == {"opened": 0, "resolved": 0}
+    assert await (await post(client, another)).json() == {"opened": 0, "resolved": 0, "ignored": 0}
     ends = "2026-11-23T10:12:30Z"
     resolved = [alert("resolved", ends=ends, instance=i) for i in ("eu:9115", "us:9115")]
     answer = await post(client, {"version": "4", "status": "resolved", "alerts": resolved})
-    assert await answer.json() == {"opened": 0, "resolved": 1}
+    assert await answer.json() == {"opened": 0, "resolved": 1, "ignored": 0}
     incidents = (await (await client.get("/api/v2/incidents.json")).json())["incidents"]
     assert [incident["status"] for incident in incidents] == ["resolved"]
 
@@ -92,7 +92,7 @@ async def test_a_late_copy_of_the_firing_notification_opens_nothing(client: Test
     await post(client, payload("resolved", ends="2026-11-23T10:05:00Z"))
     late = payload("firing")
     late["alerts"][0]["labels"]["replica"] = "b"
-    assert await (await post(client, late)).json() == {"opened": 0, "resolved": 0}
+    assert await (await post(client, late)).json() == {"opened": 0, "resolved": 0, "ignored": 0}
     incidents = (await (await client.get("/api/v2/incidents.json")).json())["incidents"]
     assert len(incidents) == 1
 
