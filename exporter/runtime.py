@@ -11,7 +11,6 @@ from prometheus_client import CollectorRegistry, Gauge, PlatformCollector, Proce
 from prometheus_client.gc_collector import GCCollector
 
 from exporter.checks import CheckContext
-from exporter.collector import ProbeCollector
 from exporter.config import Config, ConfigError, load_config
 from exporter.results import ResultsStore
 from exporter.scheduler import Scheduler, SchedulerMetrics
@@ -37,7 +36,6 @@ class Exporter:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.registry.register(ProbeCollector(self.store))
         self._reload_ok = Gauge(
             "status_exporter_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",

@@ -13,6 +13,7 @@ from exporter.app import create_app
 from exporter.config import load_config
 from exporter.runtime import Exporter, Settings
 from simulation import services_yaml
+from tests.exporter.conftest import metric_value
 
 
 async def eventually(condition, timeout=5.0, interval=0.02):
@@ -52,13 +53,16 @@ def make_exporter(aiohttp_client, config_file):
     return make
 
 
+def exported(exporter, name, **labels):
+    return metric_value(exporter.store.exposition, name, labels)
+
+
 def success(exporter, service):
-    return exporter.registry.get_sample_value("probe_success", {"service": service})
+    return exported(exporter, "probe_success", service=service)
 
 
 def checks(exporter, service, result="success"):
-    labels = {"service": service, "result": result}
-    return exporter.registry.get_sample_value("probe_checks_total", labels) or 0
+    return exported(exporter, "probe_checks_total", service=service, result=result) or 0
 
 
 async def test_ready_after_first_round_and_metrics_for_every_service(make_exporter):
@@ -89,8 +93,7 @@ async def test_outage_shows_as_down_with_its_reason_then_recovers(make_exporter,
     await eventually(lambda: exporter.ready)
     sim.set_mode("linker", "failure")
     await eventually(lambda: success(exporter, "linker") == 0)
-    reason = {"service": "linker", "reason": "job_failed"}
-    assert exporter.registry.get_sample_value("probe_result_info", reason) == 1
+    assert exported(exporter, "probe_result_info", service="linker", reason="job_failed") == 1
     assert success(exporter, "sefaria-org") == 1
     body = await (await client.get("/api/v1/results")).json()
     linker = next(entry for entry in body["services"] if entry["service"] == "linker")
@@ -124,8 +127,7 @@ async def test_reload_adds_removes_changes_and_keeps_unchanged_schedules(
     assert "export-server" not in loops_after
     assert success(exporter, "export-server") is None
     await eventually(lambda: success(exporter, "extra") == 1)
-    interval = exporter.registry.get_sample_value("probe_interval_seconds", {"service": "mcp"})
-    assert interval == 0.3
+    assert exported(exporter, "probe_interval_seconds", service="mcp") == 0.3
     assert exporter.registry.get_sample_value("status_exporter_config_last_reload_successful") == 1
 
 
@@ -169,12 +171,7 @@ async def test_hanging_service_does_not_delay_the_others(make_exporter, sim):
     # 200 ms interval: about 7 checks of mcp in 1.5 s while sefaria-org hangs every time.
     assert checks(exporter, "mcp") >= 5
     assert checks(exporter, "sefaria-org", "failure") >= 3
-    assert (
-        exporter.registry.get_sample_value(
-            "status_exporter_check_overruns_total", {"service": "mcp"}
-        )
-        == 0
-    )
+    assert exported(exporter, "status_exporter_check_overruns_total", service="mcp") == 0
 
 
 async def test_a_full_concurrency_bound_is_counted_as_lag_and_overruns(make_exporter, sim):
@@ -182,7 +179,7 @@ async def test_a_full_concurrency_bound_is_counted_as_lag_and_overruns(make_expo
     exporter, _ = await make_exporter(max_concurrent=1)
     await asyncio.sleep(1.5)
     overruns = sum(
-        exporter.registry.get_sample_value("status_exporter_check_overruns_total", {"service": s})
+        exported(exporter, "status_exporter_check_overruns_total", service=s)
         for s in ("sefaria-org", "linker", "mcp", "export-server")
     )
     assert overruns > 0
