@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 PHASES: Final = ("resolve", "connect", "tls", "processing", "transfer")
 OPENMETRICS_TYPE: Final = "application/openmetrics-text"
 
-Samples = Iterable[tuple[dict[str, str], float]]
-"""A family's samples for one service: labels besides `service`, and the value."""
+Samples = Iterable[tuple[tuple[str, ...], float]]
+"""A family's samples for one service: values of its labels besides `service`, and the value."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +37,8 @@ class Family:
     type: Literal["gauge", "counter"]
     documentation: str
     samples: Callable[["ServiceRecord"], Samples] = field(repr=False)
+    labels: tuple[str, ...] = ()
+    """Label names besides `service`, in the order `samples` gives their values."""
     from_config: bool = False
     """Its samples come from the service's config only, not from its results."""
 
@@ -53,15 +55,22 @@ class Family:
     def openmetrics_header(self) -> bytes:
         return _header(self.name, self.documentation, self.type)
 
-    def render(self, record: "ServiceRecord") -> bytes:
-        """This service's sample lines, labels sorted by name as prometheus_client writes them."""
-        service = _escape(record.service.id)
-        lines = []
-        for labels, value in self.samples(record):
-            pairs = sorted([("service", service), *((k, _escape(v)) for k, v in labels.items())])
-            label_text = ",".join(f'{name}="{text}"' for name, text in pairs)
-            lines.append(f"{self.sample_name}{{{label_text}}} {floatToGoString(value)}\n")
-        return "".join(lines).encode()
+    @cached_property
+    def _line(self) -> str:
+        """A sample line to format with (service, *label values, value): labels sorted by
+        name, as prometheus_client writes them."""
+        names = sorted(enumerate(("service", *self.labels)), key=lambda pair: pair[1])
+        pairs = ",".join(f'{name}="{{{index}}}"' for index, name in names)
+        value = len(self.labels) + 1
+        return f"{self.sample_name}{{{{{pairs}}}}} {{{value}}}\n"
+
+    def render(self, record: "ServiceRecord", service: str) -> str:
+        """This service's sample lines; `service` is its id, escaped."""
+        line = self._line
+        return "".join(
+            line.format(service, *map(_escape, values), floatToGoString(value))
+            for values, value in self.samples(record)
+        )
 
 
 def _header(name: str, documentation: str, kind: str) -> bytes:
@@ -74,7 +83,7 @@ def _escape(value: str) -> str:
 
 def _only(value: float | None) -> Samples:
     """The one sample of a family labelled by service alone; none when there is no value."""
-    return () if value is None else (({}, value),)
+    return () if value is None else (((), value),)
 
 
 def _latest(
@@ -87,15 +96,14 @@ def _latest(
 def _info(record: "ServiceRecord") -> Samples:
     service = record.service
     public = "true" if service.public else "false"
-    labels = {"name": service.name, "group": service.group, "public": public, "kind": service.kind}
-    return ((labels, 1),)
+    return (((service.name, service.group, public, service.kind), 1),)
 
 
 def _phases(record: "ServiceRecord") -> Samples:
     if record.latest is None:
         return ()
     phases = record.latest.phases
-    return (({"phase": phase}, phases.get(phase, 0.0)) for phase in PHASES)
+    return (((phase,), phases.get(phase, 0.0)) for phase in PHASES)
 
 
 SERVICE_FAMILIES: Final = (
@@ -104,6 +112,7 @@ SERVICE_FAMILIES: Final = (
         "gauge",
         "Display metadata of a checked service.",
         _info,
+        labels=("name", "group", "public", "kind"),
         from_config=True,
     ),
     Family(
@@ -143,6 +152,7 @@ SERVICE_FAMILIES: Final = (
         "gauge",
         "Duration of each phase of the latest check's main request.",
         _phases,
+        labels=("phase",),
     ),
     Family(
         "probe_ssl_earliest_cert_expiry",
@@ -160,7 +170,8 @@ SERVICE_FAMILIES: Final = (
         "probe_result_info",
         "gauge",
         "Why the latest check ended as it did.",
-        lambda record: () if record.latest is None else (({"reason": record.latest.reason}, 1),),
+        lambda record: () if record.latest is None else (((record.latest.reason,), 1),),
+        labels=("reason",),
     ),
     Family(
         "probe_last_run_timestamp_seconds",
@@ -178,10 +189,8 @@ SERVICE_FAMILIES: Final = (
         "probe_checks",
         "counter",
         "Checks completed, by result.",
-        lambda record: (
-            ({"result": "success"}, record.successes),
-            ({"result": "failure"}, record.failures),
-        ),
+        lambda record: ((("success",), record.successes), (("failure",), record.failures)),
+        labels=("result",),
     ),
     Family(
         "status_exporter_check_overruns",
@@ -215,16 +224,18 @@ class Exposition:
 
     def _render(self, record: "ServiceRecord", families: Iterable[Family]) -> None:
         service_id = record.service.id
+        service = _escape(service_id)
         for family in families:
-            self._lines[family][service_id] = family.render(record)
+            self._lines[family][service_id] = family.render(record, service).encode()
 
-    def render(self, openmetrics: bool) -> bytes:
-        """Every family, each header once and then every service's lines (no `# EOF`)."""
+    def render(self, openmetrics: bool) -> list[bytes]:
+        """Every family, its header once and then every service's lines (no `# EOF`): the
+        parts to join, so that ten megabytes are copied once."""
         parts = []
         for family, lines in self._lines.items():
             parts.append(family.openmetrics_header if openmetrics else family.text_header)
-            parts.append(b"".join(lines.values()))
-        return b"".join(parts)
+            parts.extend(lines.values())
+        return parts
 
 
 def scrape(services: Exposition, registry: Collector, accept: str) -> tuple[bytes, str]:
@@ -235,7 +246,7 @@ def scrape(services: Exposition, registry: Collector, accept: str) -> tuple[byte
     """
     encoder, content_type = choose_encoder(_without_escaping(accept))
     openmetrics = content_type.startswith(OPENMETRICS_TYPE)
-    return b"".join((services.render(openmetrics), encoder(registry))), content_type
+    return b"".join([*services.render(openmetrics), encoder(registry)]), content_type
 
 
 def _without_escaping(accept: str) -> str:

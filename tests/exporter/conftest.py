@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.checks import CheckContext
 from exporter.config import ServiceConfig, parse_config
-from exporter.exposition import Exposition
+from exporter.exposition import Exposition, scrape
 from simulation import Simulation, create_app
 
 
@@ -54,7 +55,7 @@ def make_service() -> Callable[..., ServiceConfig]:
 
 def metric_value(exposition: Exposition, name: str, labels: dict[str, str]) -> float | None:
     """One sample's value, read back from the rendered exposition as Prometheus reads it."""
-    text = exposition.render(openmetrics=False).decode()
+    text = scrape(exposition, CollectorRegistry(), accept="")[0].decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and sample.labels == labels:

@@ -116,7 +116,7 @@ def test_removed_service_disappears_and_counters_survive_a_config_change(store):
     store.track([service_from({**LINKER, "interval": "10s"})])
     assert value(store, "probe_checks_total", result="success") == 1
     assert value(store, "probe_interval_seconds") == 10
-    text = store.exposition.render(openmetrics=False).decode()
+    text = scrape(store.exposition, CollectorRegistry(), accept="")[0].decode()
     assert 'service="other"' not in text
     assert store.record("other", CheckResult(True, Reason.OK)) is None
 
@@ -133,8 +133,11 @@ class ClientRendering(Collector):
             kind = CounterMetricFamily if family.type == "counter" else GaugeMetricFamily
             metric = kind(family.name, family.documentation)
             for record in self._store:
-                for labels, sample_value in family.samples(record):
-                    labels = {"service": record.service.id, **labels}
+                for values, sample_value in family.samples(record):
+                    labels = {
+                        "service": record.service.id,
+                        **dict(zip(family.labels, values, strict=True)),
+                    }
                     metric.add_sample(family.sample_name, labels, sample_value)
             families.append(metric)
         return families
