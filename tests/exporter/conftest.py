@@ -38,6 +38,16 @@ async def ctx() -> AsyncIterator[CheckContext]:
     await context.aclose()
 
 
+class FakeClock:
+    """A clock the test moves by hand (`clock.now += 60`)."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def service_from(entry: dict[str, Any], defaults: dict[str, Any] | None = None) -> ServiceConfig:
     """One service parsed from YAML-shaped data, so tests go through real validation."""
     document = {"defaults": defaults or {}, "services": [{"id": "svc", **entry}]}

@@ -14,20 +14,12 @@ from prometheus_client.registry import Collector
 from exporter.checks import CheckResult, Reason
 from exporter.exposition import SERVICE_FAMILIES, scrape
 from exporter.results import ResultsStore
-from tests.exporter.conftest import metric_value, service_from
+from tests.exporter.conftest import FakeClock, metric_value, service_from
 
 PROMETHEUS_ACCEPT = (  # what Prometheus 2.42 sends
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -9,16 +9,8 @@ from aiohttp.test_utils import TestServer
 
 from exporter.checks import KINDS, CheckContext, Reason
 from exporter.results import ResultsStore
-from tests.exporter.conftest import metric_value
+from tests.exporter.conftest import FakeClock, metric_value
 from tests.exporter.tls import Certificate, CertificateAuthority
-
-
-class MonotonicClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -47,8 +39,8 @@ async def tls_server(aiohttp_server, server_context) -> TestServer:
 
 
 @pytest.fixture
-def clock() -> MonotonicClock:
-    return MonotonicClock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
