@@ -5,6 +5,7 @@ client.py and network.py.
 """
 
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -82,7 +83,7 @@ async def exchange(
     measurement = Measurement()
     built = client.build_request(
         method,
-        url,
+        parsed_url(url),
         headers=dict(service.headers) | request.pop("headers", {}),
         timeout=httpx.Timeout(timeout),
         extensions={MEASUREMENT: measurement},
@@ -93,6 +94,12 @@ async def exchange(
         yield Exchange(response, measurement)
     finally:
         await response.aclose()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def parsed_url(url: str) -> httpx.URL:
+    """A check's URL parsed once, not at every check (httpx.URL is immutable, so shareable)."""
+    return httpx.URL(url)
 
 
 def failure_from_error(exc: Exception) -> CheckResult:
