@@ -7,6 +7,7 @@ schedule throughout; memory and file descriptors must not grow with the rounds.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -259,6 +260,46 @@ class MatrixRun:
     huge_bytes_sent: list[int]
 
 
+def checks_done(entry: dict) -> int:
+    return entry["checks"]["success"] + entry["checks"]["failure"]
+
+
+class ExporterClient:
+    """The running exporter, read over HTTP as an operator would."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self._session = session
+        self._base = base
+
+    async def wait_healthy(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with self._session.get(f"{self._base}/-/healthy") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the exporter did not start")
+
+    async def results(self) -> dict[str, dict]:
+        async with self._session.get(f"{self._base}/api/v1/results") as response:
+            return {entry["service"]: entry for entry in (await response.json())["services"]}
+
+    async def once_every_service_has(self, checks: int, timeout: float = 30) -> dict[str, dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            results = await self.results()
+            if min(checks_done(entry) for entry in results.values()) >= checks:
+                return results
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"not every service had {checks} checks within {timeout} s")
+
+    async def metrics(self, accept: str = "") -> str:
+        headers = {"Accept": accept} if accept else {}
+        async with self._session.get(f"{self._base}/metrics", headers=headers) as response:
+            return await response.text()
+
+
 async def run_matrix(tmp: Path) -> MatrixRun:
     servers, ca = await start_servers(tmp)
     config = tmp / "services.yml"
@@ -273,63 +314,26 @@ async def run_matrix(tmp: Path) -> MatrixRun:
         cwd=REPO,
         env={**os.environ, "SSL_CERT_FILE": str(ca.cert_file)},
     )
-    base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-
-            async def results() -> dict[str, dict]:
-                async with session.get(f"{base}/api/v1/results") as response:
-                    return {
-                        entry["service"]: entry for entry in (await response.json())["services"]
-                    }
-
-            async def until_every_service_has(checks: int) -> dict[str, dict]:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    with_results = await results()
-                    done = [
-                        e["checks"]["success"] + e["checks"]["failure"]
-                        for e in with_results.values()
-                    ]
-                    if min(done) >= checks:
-                        return with_results
-                    await asyncio.sleep(0.1)
-                raise AssertionError(f"not every service had {checks} checks within 30 s")
-
-            deadline = time.monotonic() + 20
-            while True:
-                with_up = None
-                try:
-                    async with session.get(f"{base}/-/healthy") as response:
-                        with_up = response.status
-                except aiohttp.ClientError:
-                    pass
-                if with_up == 200:
-                    break
-                assert time.monotonic() < deadline, "the exporter did not start"
-                await asyncio.sleep(0.1)
-            warm = await until_every_service_has(2)
+            exporter = ExporterClient(session, f"http://127.0.0.1:{port}")
+            await exporter.wait_healthy()
+            warm = await exporter.once_every_service_has(2)
             usage_warm = process_usage(process.pid)
             started = time.monotonic()
-            final = await until_every_service_has(ROUNDS)
+            final = await exporter.once_every_service_has(ROUNDS)
             measured = time.monotonic() - started
             usage_end = process_usage(process.pid)
-            async with session.get(f"{base}/metrics") as response:
-                text = await response.text()
-            async with session.get(f"{base}/metrics", headers={"Accept": OPENMETRICS}) as response:
-                openmetrics = await response.text()
-
-        def control_checks(entry: dict) -> int:
-            return entry["checks"]["success"] + entry["checks"]["failure"]
-
+            text, openmetrics = await exporter.metrics(), await exporter.metrics(OPENMETRICS)
+        control_before, control_after = warm["control"], final["control"]
         return MatrixRun(
             results=final,
             metrics_text=text,
             metrics_openmetrics=openmetrics,
             usage_warm=usage_warm,
             usage_end=usage_end,
-            control_checks=control_checks(final["control"]) - control_checks(warm["control"]),
-            control_overruns=final["control"]["overruns"] - warm["control"]["overruns"],
+            control_checks=checks_done(control_after) - checks_done(control_before),
+            control_overruns=control_after["overruns"] - control_before["overruns"],
             measured_seconds=measured,
             huge_bytes_sent=list(servers.huge_bytes_sent),
         )
