@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PY := $(VENV)/bin/python
 RUN_DEBIAN_PACKAGES := prometheus prometheus-alertmanager postgresql
-TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium docker-compose wrk curl
-BENCH_DEBIAN_PACKAGES := prometheus-blackbox-exporter
+# blackbox_exporter: the benchmark's side-by-side comparison, which a test runs in miniature.
+TEST_DEBIAN_PACKAGES := $(RUN_DEBIAN_PACKAGES) chromium docker-compose wrk curl \
+	prometheus-blackbox-exporter
 
 .PHONY: test lint bench run demo dashboards debian-packages
 
@@ -47,6 +48,5 @@ dashboards: $(VENV)/.installed
 	$(VENV_PY) deploy/grafana/grafana_dashboards.py
 
 bench: $(VENV)/.installed debian-packages
-	@scripts/ensure-debian-packages.sh $(BENCH_DEBIAN_PACKAGES)
 	$(VENV_PY) bench/exporter_load.py
 	$(VENV_PY) bench/statuspage_load.py

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
-from prometheus_client.exposition import choose_encoder
 
+from exporter.exposition import scrape
 from exporter.heartbeat.api import add_routes as add_heartbeat_routes
 from exporter.results import ServiceRecord
 from exporter.runtime import Exporter
@@ -56,8 +56,9 @@ async def _index(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[EXPORTER].registry)
+    exporter = request.app[EXPORTER]
+    accept = request.headers.get("Accept", "")
+    body, content_type = scrape(exporter.store.exposition, exporter.registry, accept)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

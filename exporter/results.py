@@ -1,19 +1,17 @@
 """The latest result of every service, plus the counters Prometheus needs to compute uptime.
 
-Only the scheduler writes here and only the collector reads (at scrape time); both run on the
-event loop, so there is no locking.
+Only the scheduler writes here, and every write renders the service's metrics anew
+(exposition.py), so a scrape reads nothing but bytes. Everything runs on the event loop, so there
+is no locking.
 """
 
-import bisect
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass
 
 from exporter.checks import CheckResult
 from exporter.config import ServiceConfig
-
-DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
+from exporter.exposition import Exposition
 
 
 @dataclass
@@ -28,8 +26,6 @@ class ServiceRecord:
     failures: int = 0
     overruns: int = 0
     cert_expiry: float | None = None
-    duration_sum: float = 0.0
-    bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
 
     @property
     def up(self) -> bool | None:
@@ -52,18 +48,22 @@ class ResultsStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._records: dict[str, ServiceRecord] = {}
         self._clock = clock
+        self.exposition = Exposition()
 
     def track(self, services: Iterable[ServiceConfig]) -> None:
         """Make these the services exported: new ones appear, removed ones vanish."""
         wanted = {service.id: service for service in services}
         for service_id in self._records.keys() - wanted.keys():
             del self._records[service_id]
+            self.exposition.remove(service_id)
         for service_id, service in wanted.items():
             record = self._records.get(service_id)
             if record is None:
-                self._records[service_id] = ServiceRecord(service)
-            else:
+                record = self._records[service_id] = ServiceRecord(service)
+                self.exposition.added(record)
+            elif record.service != service:
                 record.service = service
+                self.exposition.config_applied(record)
 
     def record(self, service_id: str, result: CheckResult) -> Transition | None:
         """Store a result; None when the service is no longer tracked (removed mid-check)."""
@@ -82,14 +82,14 @@ class ResultsStore:
             record.failures += 1
         if result.cert_expiry is not None:
             record.cert_expiry = result.cert_expiry
-        record.duration_sum += result.duration_seconds
-        record.bucket_counts[bisect.bisect_left(DURATION_BUCKETS, result.duration_seconds)] += 1
+        self.exposition.result_recorded(record)
         return transition
 
     def count_overrun(self, service_id: str) -> None:
         record = self._records.get(service_id)
         if record is not None:
             record.overruns += 1
+            self.exposition.result_recorded(record)
 
     def get(self, service_id: str) -> ServiceRecord | None:
         return self._records.get(service_id)

@@ -13,7 +13,6 @@ from prometheus_client import CollectorRegistry, Gauge, Info, PlatformCollector,
 from prometheus_client.gc_collector import GCCollector
 
 from exporter.checks import CheckContext, CheckResult
-from exporter.collector import ProbeCollector
 from exporter.config import Config, ConfigError, ServiceConfig, load_config
 from exporter.heartbeat.state import HeartbeatBook, default_state_file
 from exporter.results import ResultsStore
@@ -55,7 +54,6 @@ class Exporter:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.registry.register(ProbeCollector(self.store))
         self._reload_ok = Gauge(
             "status_exporter_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",

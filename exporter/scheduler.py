@@ -127,6 +127,9 @@ class Scheduler:
 
     def _report(self, service: ServiceConfig, result: CheckResult) -> None:
         transition = self._store.record(service.id, result)
+        changed = transition is not None and transition.changed
+        if result.success and not changed:
+            return  # the usual case: nothing to log
         fields = {
             "service": service.id,
             "reason": result.reason.value,
@@ -134,7 +137,7 @@ class Scheduler:
             "attempts": result.attempts,
             "duration_seconds": round(result.duration_seconds, 4),
         }
-        if transition is not None and transition.changed:
+        if changed:
             state = "up" if result.success else "down"
             before = {None: "unknown", True: "up", False: "down"}[transition.before]
             level = logging.INFO if result.success else logging.WARNING

@@ -19,20 +19,24 @@ def run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_exporter_benchmark_measures_checks_and_cpu(tmp_path):
+def test_exporter_benchmark_measures_checks_cpu_and_both_scrape_formats(tmp_path):
     output = tmp_path / "exporter_load.json"
     result = run_bench(
         "exporter_load.py",
-        *("--services", "10", "--interval", "1", "--window", "2"),
-        *("--blackbox-rate", "20", "--blackbox-seconds", "1", "--output", str(output)),
+        *("--services", "10", "--interval", "1", "--window", "2", "--output", str(output)),
     )
     assert result.returncode == 0, result.stderr
     assert "checks_per_s_achieved" in result.stdout
+    assert "side by side at 10 checks/s" in result.stdout
     (row,) = json.loads(output.read_text())["exporter"]
     assert row["services"] == 10
     assert row["checks_per_s_achieved"] > 5
     assert row["failed_services"] == 0
     assert row["cpu_ms_per_check"] > 0
+    assert row["blackbox_cpu_ms"] > 0
+    assert row["blackbox_latency_error_p99_ms"] >= 0
+    assert row["scrape_text_ms"] > 0
+    assert row["scrape_openmetrics_ms"] > 0
 
 
 def test_statuspage_benchmark_drives_both_endpoints(tmp_path):

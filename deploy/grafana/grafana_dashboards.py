@@ -248,16 +248,11 @@ def service_overview() -> dash.Dashboard:
         .with_panel(
             time_series(
                 "Check latency p50 / p95",
-                "Percentiles of whole-check durations over 5 minutes (recording rules).",
+                "Percentiles of whole-check durations over 5 minutes (recording rules; with "
+                "several locations, the slowest).",
                 "s",
-                query(
-                    f"service:probe_check_duration_seconds:p50_rate5m{{{SERVICE}}}",
-                    "{{service}} p50",
-                ),
-                query(
-                    f"service:probe_check_duration_seconds:p95_rate5m{{{SERVICE}}}",
-                    "{{service}} p95",
-                ),
+                query(f"service:probe_duration_seconds:p50_5m{{{SERVICE}}}", "{{service}} p50"),
+                query(f"service:probe_duration_seconds:p95_5m{{{SERVICE}}}", "{{service}} p95"),
             ).span(12)
         )
         .with_panel(

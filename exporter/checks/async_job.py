@@ -69,7 +69,7 @@ async def _submit(
                 f"job submit: no task id at {service.job.id_field!r}",
                 **details,
             )
-        return _Submitted(str(task_id), MappingProxyType(ex.phases), ex.tracer.cert_expiry)
+        return _Submitted(str(task_id), MappingProxyType(ex.phases), ex.cert_expiry)
 
 
 async def _poll_until_done(

@@ -1,6 +1,7 @@
 """What every check kind shares: the result it returns and the context it runs in."""
 
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -8,8 +9,12 @@ from types import MappingProxyType
 
 import httpx
 
+from exporter.checks.client import new_client
 from exporter.config import ServiceConfig
 from exporter.heartbeat.state import HeartbeatBook
+
+KEPT_CONNECTION_MAX_AGE = 3600.0
+"""Seconds a `reuse_connection` connection serves before a new one (and TLS handshake)."""
 
 
 class Reason(StrEnum):
@@ -77,6 +82,11 @@ class CheckContext:
     """Long-lived things checks share: built once per process, never per check."""
 
     ssl_context: ssl.SSLContext
+    kept_connection_max_age: float = KEPT_CONNECTION_MAX_AGE
+    clock: Callable[[], float] = time.monotonic
+    """Monotonic seconds; what a kept connection's age is measured with."""
+    client: httpx.AsyncClient = field(init=False)
+    """The client every check shares, unless its service keeps a connection."""
     kept_clients: dict[str, tuple[ServiceConfig, httpx.AsyncClient]] = field(default_factory=dict)
     """Clients kept between checks for `reuse_connection: true`, with the config they serve."""
     mcp_transports: dict[str, tuple[ServiceConfig, str]] = field(default_factory=dict)
@@ -84,10 +94,13 @@ class CheckContext:
     heartbeats: HeartbeatBook = field(default_factory=HeartbeatBook)
     """Reports pushed by heartbeat services (in memory only unless given a state file)."""
 
+    def __post_init__(self) -> None:
+        self.client = new_client(self.ssl_context)
+
     async def aclose(self, service: ServiceConfig | None = None) -> None:
-        """Close the client kept for this exact service config, or every kept client."""
+        """Close the client kept for this exact service config, or every client."""
         if service is None:
-            entries = list(self.kept_clients.values())
+            entries = [*self.kept_clients.values(), (None, self.client)]
             self.kept_clients.clear()
         else:
             entry = self.kept_clients.get(service.id)

@@ -37,7 +37,7 @@ async def judge_response(service: ServiceConfig, ex: Exchange) -> CheckResult:
     details = {
         "status_code": response.status_code,
         "phases": MappingProxyType(ex.phases),
-        "cert_expiry": ex.tracer.cert_expiry,
+        "cert_expiry": ex.cert_expiry,
     }
     expect = service.expect
     if response.status_code not in expect.status:

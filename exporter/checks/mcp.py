@@ -269,7 +269,7 @@ class _Conversation:
         if first:
             self.status_code = ex.response.status_code
             self.phases = MappingProxyType(ex.phases)
-            self.cert_expiry = ex.tracer.cert_expiry
+            self.cert_expiry = ex.cert_expiry
 
     async def answer_on(self, events: AsyncIterator[Event], request_id: int, method: str) -> dict:
         """The result of request `request_id` from an event stream, skipping other messages."""

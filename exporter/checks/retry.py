@@ -1,6 +1,7 @@
 """The retry policy every check kind uses: tenacity, transient failures only, inside a deadline."""
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -17,7 +18,7 @@ from tenacity import (
 
 from exporter.checks.base import CheckContext, CheckResult, Reason
 from exporter.checks.transport import client_for, failure_from_error
-from exporter.config import ServiceConfig
+from exporter.config import Retries, ServiceConfig
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ async def with_retries(
     """
     attempts = 0
 
-    async def one_attempt() -> T | CheckResult:
+    async def one_attempt(deadline: float) -> T | CheckResult:
         nonlocal attempts
         attempts += 1
         timeout = min(service.timeout, deadline - time.monotonic())
@@ -61,18 +62,29 @@ async def with_retries(
         except httpx.HTTPError as exc:
             return failure_from_error(exc)
 
-    def past_deadline(state: RetryCallState) -> bool:
-        return time.monotonic() + (state.upcoming_sleep or 0) >= deadline
+    outcome = await retry_policy(service.retries)(one_attempt, deadline=deadline)
+    return Retried(outcome, attempts)
 
-    backoff = service.retries.backoff
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(service.retries.attempts) | past_deadline,
+
+@functools.lru_cache(maxsize=256)
+def retry_policy(retries: Retries) -> AsyncRetrying:
+    """The tenacity policy for these settings, built once and shared by every check using them.
+
+    Sharing is safe: a call's own state lives in its RetryCallState (the deadline comes in as the
+    call's `deadline` argument), and the bookkeeping tenacity keeps on the object is rebuilt at
+    each step without an await in between, so concurrent checks never see each other's.
+    """
+    backoff = retries.backoff
+    return AsyncRetrying(
+        stop=stop_after_attempt(retries.attempts) | _past_deadline,
         wait=wait_exponential(multiplier=backoff, max=backoff * 16) + wait_random(0, backoff),
         retry=lambda state: is_transient(state.outcome.result()),
         retry_error_callback=lambda state: state.outcome.result(),
     )
-    outcome = await retrying(one_attempt)
-    return Retried(outcome, attempts)
+
+
+def _past_deadline(state: RetryCallState) -> bool:
+    return time.monotonic() + (state.upcoming_sleep or 0) >= state.kwargs["deadline"]
 
 
 async def single_request_check(

@@ -38,7 +38,7 @@ async def _judge_stream(service: ServiceConfig, ex: Exchange) -> CheckResult:
     details = {
         "status_code": response.status_code,
         "phases": ex.phases,
-        "cert_expiry": ex.tracer.cert_expiry,
+        "cert_expiry": ex.cert_expiry,
     }
     if response.status_code not in service.expect.status:
         return status_failure(response, "stream", **details)

@@ -81,7 +81,7 @@ async def loaded_stack(stack, sim):
     for promql in (
         "probe_heartbeat_last_report_timestamp_seconds",
         'ALERTS{alertname="ServiceDown", alertstate="firing"}',
-        "service:probe_check_duration_seconds:p95_rate5m",
+        "service:probe_duration_seconds:p95_5m",
         'probe_result_info{reason!="ok"}',
         "rate(status_exporter_scheduling_lag_seconds_count[5s]) > 0",
     ):

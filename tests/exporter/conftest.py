@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.checks import CheckContext
 from exporter.config import ServiceConfig, parse_config
+from exporter.exposition import Exposition, scrape
 from simulation import Simulation, create_app
 
 
@@ -37,6 +40,16 @@ async def ctx() -> AsyncIterator[CheckContext]:
     await context.aclose()
 
 
+class FakeClock:
+    """A clock the test moves by hand (`clock.now += 60`)."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def service_from(entry: dict[str, Any], defaults: dict[str, Any] | None = None) -> ServiceConfig:
     """One service parsed from YAML-shaped data, so tests go through real validation."""
     document = {"defaults": defaults or {}, "services": [{"id": "svc", **entry}]}
@@ -60,3 +73,13 @@ async def eventually(condition, timeout=5.0, interval=0.02):
             return
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def metric_value(exposition: Exposition, name: str, labels: dict[str, str]) -> float | None:
+    """One sample's value, read back from the rendered exposition as Prometheus reads it."""
+    text = scrape(exposition, CollectorRegistry(), accept="")[0].decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None

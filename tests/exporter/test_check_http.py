@@ -7,6 +7,7 @@ import pytest
 from aiohttp import web
 
 from exporter.checks import KINDS, Reason
+from exporter.checks.retry import retry_policy
 from simulation.app import HUGE_BODY_BYTES
 
 TEXTS = "/api/texts/Genesis.1.1"
@@ -193,3 +194,46 @@ async def test_checks_run_concurrently(sefaria, ctx, sim):
     results = await asyncio.gather(*(KINDS["http"](service, ctx) for _ in range(10)))
     assert all(result.success for result in results)
     assert time.monotonic() - started < 2.5  # ten 0.5 s checks, not 5 s in a row
+
+
+async def test_checks_sharing_one_retry_policy_count_their_own_attempts(
+    make_service, ctx, aiohttp_server
+):
+    async def ok(request):
+        await asyncio.sleep(0.02)
+        return web.Response(text="ok")
+
+    async def unavailable(request):
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/down", unavailable)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    up = make_service(url=str(server.make_url("/ok")))
+    down = make_service(url=str(server.make_url("/down")))
+    assert retry_policy(up.retries) is retry_policy(down.retries)  # built once, shared
+    results = await asyncio.gather(*(KINDS["http"](service, ctx) for service in [up, down] * 10))
+    assert [(result.success, result.attempts) for result in results] == [(True, 1), (False, 3)] * 10
+
+
+async def test_every_check_is_a_new_visitor_with_no_cookie_and_its_own_connection(
+    make_service, ctx, aiohttp_server
+):
+    seen = []
+
+    async def remember_me(request):
+        seen.append((request.headers.get("Cookie"), request.headers.get("Connection")))
+        response = web.Response(text="ok")
+        response.set_cookie("session", "abc")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", remember_me)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    service = make_service(url=str(server.make_url("/")))
+    first = await KINDS["http"](service, ctx)
+    second = await KINDS["http"](service, ctx)
+    assert "connect" in first.phases
+    assert "connect" in second.phases
+    assert seen == [(None, "close"), (None, "close")]

@@ -17,8 +17,7 @@ from exporter.checks.heartbeat import evaluate
 from exporter.config import load_config
 from exporter.heartbeat.state import HeartbeatBook, Report, Watch
 from exporter.runtime import Exporter, Settings
-from tests.exporter.conftest import eventually, service_from
-from tests.exporter.test_metrics import FakeClock
+from tests.exporter.conftest import FakeClock, eventually, metric_value, service_from
 
 TOKEN = "job-token-0123456789abcdef"
 DAY, GRACE = 86400, 7200
@@ -114,7 +113,7 @@ def start(aiohttp_client, config_file: Path, clock: FakeClock):
 
 
 def metric(exporter: Exporter, name: str, **labels: str) -> float | None:
-    return exporter.registry.get_sample_value(name, {"service": "export", **labels})
+    return metric_value(exporter.store.exposition, name, {"service": "export", **labels})
 
 
 def bearer(token: str = TOKEN) -> dict[str, str]:
