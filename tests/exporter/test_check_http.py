@@ -1,17 +1,44 @@
 """The http check against the simulated sefaria.org and small purpose-built servers."""
 
 import asyncio
+import itertools
 import time
 
 import pytest
 from aiohttp import web
 
-from exporter.checks import KINDS, Reason
+from exporter.checks import KINDS, CheckContext, Reason
 from exporter.checks.retry import retry_policy
 from simulation.app import HUGE_BODY_BYTES
+from tests.exporter.tls import CertificateAuthority
 
 TEXTS = "/api/texts/Genesis.1.1"
 GENESIS_EXPECT = {"status": [200], "json": {"ref": "Genesis 1:1", "he": "exists"}}
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+async def serve_root(aiohttp_server, handler, ssl=None) -> str:
+    """The URL of a loopback server answering GET / with `handler`."""
+    app = web.Application()
+    app.router.add_get("/", handler)
+    server = await aiohttp_server(app, host="127.0.0.1", ssl=ssl)
+    return str(server.make_url("/"))
+
+
+async def noting_root(aiohttp_server, note, ssl=None) -> tuple[str, list]:
+    """A loopback server answering GET / with "ok": its URL, and `note(request)` of each request."""
+    noted = []
+
+    async def answer(request):
+        noted.append(note(request))
+        return web.Response(text="ok")
+
+    return await serve_root(aiohttp_server, answer, ssl), noted
+
+
+def peer_of(request: web.Request) -> tuple[str, int]:
+    """The client's address and port: which connection a request came on."""
+    return request.transport.get_extra_info("peername")
 
 
 @pytest.fixture
@@ -51,6 +78,37 @@ async def test_fails_twice_then_passes_counts_three_attempts(sefaria, ctx, sim):
     assert result.attempts == 3
 
 
+async def test_backoff_doubles_each_retry_up_to_16_backoffs_plus_up_to_one_of_jitter(
+    make_service, ctx, aiohttp_server, monkeypatch
+):
+    arrivals = []
+
+    async def unavailable(request):
+        arrivals.append(time.monotonic())
+        return web.Response(status=503)
+
+    url = await serve_root(aiohttp_server, unavailable)
+    backoff = 0.02
+    retries = {"attempts": 7, "backoff": "20ms"}
+    service = make_service(url=url, interval="10s", retries=retries)
+    waits = []
+
+    async def timed_sleep(seconds):
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    monkeypatch.setattr(retry_policy(service.retries), "sleep", timed_sleep)
+    result = await KINDS["http"](service, ctx)
+    assert (result.reason, result.status_code, result.attempts) == (Reason.HTTP_STATUS, 503, 7)
+    doubled = [backoff * factor for factor in (1, 2, 4, 8, 16, 16)]  # capped at 16 backoffs
+    jitter = [wait - base for wait, base in zip(waits, doubled, strict=True)]
+    assert all(0 <= extra <= backoff for extra in jitter), jitter
+    assert len(set(jitter)) > 1  # drawn anew for each wait, not a fixed extra
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert len(gaps) == len(waits)
+    assert all(gap >= wait - 0.001 for gap, wait in zip(gaps, waits, strict=True)), (gaps, waits)
+
+
 async def test_client_error_is_not_retried(make_service, ctx, aiohttp_server):
     hits = []
 
@@ -58,10 +116,8 @@ async def test_client_error_is_not_retried(make_service, ctx, aiohttp_server):
         hits.append(request.path)
         return web.Response(status=404)
 
-    app = web.Application()
-    app.router.add_get("/", not_found)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    result = await KINDS["http"](make_service(url=str(server.make_url("/"))), ctx)
+    url = await serve_root(aiohttp_server, not_found)
+    result = await KINDS["http"](make_service(url=url), ctx)
     assert (result.reason, result.status_code, result.attempts) == (Reason.HTTP_STATUS, 404, 1)
     assert len(hits) == 1
 
@@ -121,10 +177,8 @@ async def test_non_json_body_is_invalid_response(make_service, ctx, aiohttp_serv
     async def maintenance(request):
         return web.Response(text="<html>maintenance</html>")
 
-    app = web.Application()
-    app.router.add_get("/", maintenance)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    service = make_service(url=str(server.make_url("/")), expect={"json": {"ok": "exists"}})
+    url = await serve_root(aiohttp_server, maintenance)
+    service = make_service(url=url, expect={"json": {"ok": "exists"}})
     assert (await KINDS["http"](service, ctx)).reason is Reason.INVALID_RESPONSE
 
 
@@ -160,29 +214,23 @@ async def test_localhost_name_is_resolved_as_its_own_phase(make_service, ctx, si
 
 
 async def test_secret_headers_are_sent_but_never_in_repr(make_service, ctx, aiohttp_server):
-    seen = []
-
-    async def record(request):
-        seen.append(request.headers.get("Authorization"))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_get("/", record)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    service = make_service(url=str(server.make_url("/")), headers={"Authorization": "Bearer s3"})
+    url, seen = await noting_root(aiohttp_server, lambda request: request.headers["Authorization"])
+    service = make_service(url=url, headers={"Authorization": "Bearer s3"})
     assert (await KINDS["http"](service, ctx)).success
     assert seen == ["Bearer s3"]
     assert "s3" not in repr(service)
 
 
-async def test_kept_connection_is_reused_between_checks(sefaria, ctx):
-    service = sefaria(reuse_connection=True)
+async def test_kept_connection_is_reused_between_checks(make_service, ctx, aiohttp_server):
+    url, peers = await noting_root(aiohttp_server, peer_of)
+    service = make_service(url=url, reuse_connection=True)
     first = await KINDS["http"](service, ctx)
     second = await KINDS["http"](service, ctx)
     assert first.success
     assert second.success
     assert "connect" in first.phases
     assert "connect" not in second.phases
+    assert peers[0] == peers[1]  # one connection served both
     await ctx.aclose(service)
     assert service.id not in ctx.kept_clients
 
@@ -221,19 +269,60 @@ async def test_every_check_is_a_new_visitor_with_no_cookie_and_its_own_connectio
     make_service, ctx, aiohttp_server
 ):
     seen = []
+    peers = []
 
     async def remember_me(request):
         seen.append((request.headers.get("Cookie"), request.headers.get("Connection")))
+        peers.append(peer_of(request))
         response = web.Response(text="ok")
         response.set_cookie("session", "abc")
         return response
 
-    app = web.Application()
-    app.router.add_get("/", remember_me)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    service = make_service(url=str(server.make_url("/")))
+    url = await serve_root(aiohttp_server, remember_me)
+    service = make_service(url=url)
     first = await KINDS["http"](service, ctx)
     second = await KINDS["http"](service, ctx)
     assert "connect" in first.phases
     assert "connect" in second.phases
     assert seen == [(None, "close"), (None, "close")]
+    assert peers[0] != peers[1]  # two connections, from two client ports
+
+
+@pytest.fixture
+async def proxy():
+    """A would-be proxy on loopback: the first bytes of every connection it gets, answering none."""
+    received: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(1024))
+        writer.close()
+
+    server = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}", received
+
+
+@pytest.mark.parametrize(("scheme", "reuse_connection"), [("http", False), ("https", False),
+                                                          ("https", True)])  # fmt: skip
+async def test_proxy_environment_variables_are_ignored(
+    scheme, reuse_connection, proxy, make_service, aiohttp_server, tmp_path, monkeypatch
+):
+    proxy_url, proxy_received = proxy
+    for name in PROXY_VARIABLES:
+        monkeypatch.setenv(name, proxy_url)
+        monkeypatch.setenv(name.lower(), proxy_url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    ca = CertificateAuthority(tmp_path)
+    tls = ca.issue("target").server_context() if scheme == "https" else None
+    url, hits = await noting_root(aiohttp_server, lambda request: request.path, ssl=tls)
+    service = make_service(url=url, reuse_connection=reuse_connection)
+    ctx = CheckContext(ssl_context=ca.client_context())  # its client is made with them set
+    try:
+        result = await KINDS["http"](service, ctx)
+    finally:
+        await ctx.aclose()
+    assert result.success, result.message
+    assert hits == ["/"]
+    assert proxy_received == []
