@@ -2,7 +2,9 @@
 
 import asyncio
 import json
+import shutil
 import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -83,3 +85,18 @@ def metric_value(exposition: Exposition, name: str, labels: dict[str, str]) -> f
             if sample.name == name and sample.labels == labels:
                 return sample.value
     return None
+
+
+def promtool_check_metrics(exposition: str) -> None:
+    """Prometheus' own parser and linter must accept this text exposition as it is."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: `make test` installs prometheus"
+    check = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -21,9 +21,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 TOOLS = ("get_text", "text_search", "get_current_calendar")
 
 
-def sefaria_like(**settings: Any) -> FastMCP:
-    """A FastMCP server with three of the tools Sefaria's MCP server offers."""
-    server = FastMCP("Sefaria MCP (test)", **settings)
+def sefaria_like(
+    name: str = "Sefaria MCP (test)", version: str | None = None, **settings: Any
+) -> FastMCP:
+    """A FastMCP server with three of the tools Sefaria's MCP server offers.
+
+    Its `initialize` answer names it `name` and, unless `version` is given, the SDK's version.
+    """
+    server = FastMCP(name, **settings)
+    if version is not None:
+        server._mcp_server.version = version  # FastMCP takes none; its low-level server holds it
 
     @server.tool()
     def get_text(reference: str) -> str:

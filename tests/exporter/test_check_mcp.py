@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.checks import KINDS, CheckContext, CheckResult, Reason
 from exporter.config import ServiceConfig
-from tests.exporter.conftest import service_from
+from exporter.exposition import scrape
+from exporter.results import ResultsStore
+from tests.exporter.conftest import promtool_check_metrics, service_from
 from tests.exporter.mcp_servers import (
     TOOLS,
     BrokenToolIndex,
@@ -29,6 +36,7 @@ from tests.exporter.mcp_servers import (
 
 REPO = Path(__file__).resolve().parents[2]
 EXPECTED = ["get_text", "text_search"]
+OPENMETRICS = "application/openmetrics-text;version=1.0.0"
 
 
 @dataclass
@@ -84,6 +92,29 @@ async def test_auto_passes_on_every_transport_and_reports_what_it_negotiated(sdk
     assert 0 < details.initialize_seconds < result.duration_seconds
     assert 0 < details.tools_list_seconds < result.duration_seconds
     assert {"connect", "processing"} <= set(result.phases)
+
+
+@pytest.mark.parametrize("path", ["/sse", "/mcp"])
+async def test_server_chosen_names_become_labels_of_64_characters_in_a_valid_exposition(path, ctx):
+    name = ('Sefaria "MCP" \\ ספריא\n' * 500)[:10_000]  # quotes, backslashes, line breaks
+    version = "1." * 5_000
+    server = sefaria_like(name=name, version=version)
+    app = server.sse_app() if path == "/sse" else server.streamable_http_app()
+    async with serving(app) as base:
+        service = mcp_service(base + path)
+        result = await check(service, ctx)
+    assert result.success, result.message
+    store = ResultsStore()
+    store.track([service])
+    store.record(service.id, result)
+    text = scrape(store.exposition, CollectorRegistry(), "")[0].decode()
+    openmetrics = scrape(store.exposition, CollectorRegistry(), OPENMETRICS)[0].decode()
+    promtool_check_metrics(text)
+    for parsed in (parse_text(text), parse_openmetrics(openmetrics)):
+        (info,) = [sample for f in parsed if f.name == "probe_mcp_info" for sample in f.samples]
+        assert info.labels["server_name"] == name[:64]
+        assert info.labels["server_version"] == version[:64]
+        assert len(info.labels["server_name"]) == len(info.labels["server_version"]) == 64
 
 
 @pytest.mark.parametrize("sdk", ["legacy_sse"], indirect=True)

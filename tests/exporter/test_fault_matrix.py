@@ -10,11 +10,9 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +26,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from tests.exporter.conftest import promtool_check_metrics
 from tests.exporter.tls import CertificateAuthority, self_signed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -377,17 +376,7 @@ def test_memory_and_file_descriptors_do_not_grow_with_the_rounds(matrix):
 
 
 def test_metrics_during_faults_pass_promtool_and_the_openmetrics_parser(matrix):
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is missing: `make test` installs prometheus"
-    check = subprocess.run(
-        [promtool, "check", "metrics"],
-        input=matrix.metrics_text,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    promtool_check_metrics(matrix.metrics_text)
     families = {
         family.name for family in text_string_to_metric_families(matrix.metrics_openmetrics)
     }
