@@ -5,8 +5,10 @@ restarts on the real exporter app with an injected clock.
 """
 
 import asyncio
+import errno
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -218,6 +220,46 @@ async def test_a_damaged_state_file_is_logged_and_replaced(start, config_file, c
     assert any(record.getMessage() == "cannot read heartbeat state" for record in caplog.records)
     assert (await client.post("/api/v1/heartbeat/export", headers=bearer())).status == 200
     assert json.loads(state_file.read_text())["services"]["export"]["last_report"]["ok"] is True
+
+
+@pytest.mark.parametrize("failing_step", ["fsync", "replace"])
+async def test_a_save_that_fails_midway_leaves_the_previous_file_and_the_report_counts(
+    start, config_file, clock, monkeypatch, caplog, failing_step
+):
+    exporter, client = await start()
+    state_file = config_file.with_name("services.heartbeats.json")
+    assert (await client.post("/api/v1/heartbeat/export", headers=bearer())).status == 200
+    saved = state_file.read_bytes()
+    succeeded_at = clock.now
+    real_step = getattr(os, failing_step)
+
+    def disk_full(*args):  # the new version is written, then its flush or rename fails
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, failing_step, disk_full)
+    clock.now += 0.1
+    with caplog.at_level(logging.ERROR):
+        response = await client.post(
+            "/api/v1/heartbeat/export/fail", headers=bearer(), data="export failed"
+        )
+    assert response.status == 200
+    assert (await response.json())["up"] is False  # the report counts, in memory
+    assert metric(exporter, "probe_result_info", reason="job_failed") == 1
+    assert any(record.getMessage() == "cannot write heartbeat state" for record in caplog.records)
+    assert state_file.read_bytes() == saved  # the previous version, whole
+    last_saved = json.loads(saved)["services"]["export"]["last_report"]
+    assert (last_saved["at"], last_saved["ok"]) == (succeeded_at, True)
+    assert sorted(path.name for path in config_file.parent.iterdir()) == [
+        "services.heartbeats.json", "services.yml",
+    ]  # fmt: skip
+
+    monkeypatch.setattr(os, failing_step, real_step)  # space again: the next report is saved
+    clock.now += 0.1
+    assert (await client.post("/api/v1/heartbeat/export", headers=bearer())).status == 200
+    assert json.loads(state_file.read_text())["services"]["export"]["last_report"]["at"] == (
+        clock.now
+    )
+    assert (await client.get("/-/healthy")).status == 200
 
 
 async def test_concurrent_reports_leave_one_whole_state_file(tmp_path, clock):
