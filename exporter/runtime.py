@@ -176,7 +176,11 @@ class Exporter:
 
     @property
     def ready(self) -> bool:
-        """True once every service has been checked at least once (then it stays true)."""
+        """True once every service has been checked at least once, and from then on.
+
+        As Prometheus' own readiness, it never turns false again: a reload that adds services
+        leaves it ready (the new ones have no `probe_success` until their first check).
+        """
         self._ready = self._ready or (self.scheduler is not None and self.store.all_checked())
         return self._ready
 

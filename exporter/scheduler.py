@@ -1,9 +1,10 @@
 """One asyncio loop per service, each on its own interval, all sharing a bound on checks in flight.
 
-A slow service only ever delays itself: its loop waits for its own check. The first run of each
-service starts at a random offset within its interval (as Prometheus spreads scrapes), so many
-services do not fire at once. A run that cannot start on time is not piled up: it starts as soon
-as it can and the overrun is counted.
+A slow service's loop waits for its own check, so below the bound it delays nobody else; once the
+bound is full, every loop waits for a free slot (scheduling lag). The first run of each service
+starts at a random offset within its interval (as Prometheus spreads scrapes), so many services do
+not fire at once. A run that cannot start on time is not piled up: it starts as soon as it can
+and the overrun is counted.
 """
 
 import asyncio

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import runtime
 from exporter.app import create_app
@@ -83,7 +84,16 @@ async def test_ready_after_first_round_and_metrics_for_every_service(make_export
     response = await client.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")
-    assert 'probe_success{service="linker"} 1.0' in await response.text()
+    text = await response.text()
+    assert 'probe_success{service="linker"} 1.0' in text
+    per_service = [
+        sample
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("probe_") or family.name == "status_exporter_check_overruns"
+        for sample in family.samples
+    ]
+    assert len(per_service) > 50
+    assert [sample for sample in per_service if "service" not in sample.labels] == []
 
 
 async def test_not_ready_until_every_service_has_a_result(make_exporter, sim):
@@ -94,6 +104,25 @@ async def test_not_ready_until_every_service_has_a_result(make_exporter, sim):
     assert "not checked yet" in await response.text()
     await eventually(lambda: exporter.ready)
     assert (await client.get("/-/ready")).status == 200
+
+
+async def test_ready_stays_ready_through_a_reload_that_adds_a_service_not_yet_checked(
+    make_exporter, config_file, base_url, sim
+):
+    exporter, client = await make_exporter()
+    await eventually(lambda: exporter.ready)
+    sim.set_mode("sefaria-org", "hang")  # the added service's first check takes a second at least
+
+    def add_service(document):
+        (sefaria,) = [service for service in document["services"] if service["id"] == "sefaria-org"]
+        document["services"].append(sefaria | {"id": "added", "interval": "10s", "timeout": "1s"})
+
+    write_config(config_file, base_url, tweak=add_service)
+    assert (await client.post("/-/reload")).status == 200
+    assert exporter.store.get("added").latest is None
+    assert success(exporter, "added") is None
+    response = await client.get("/-/ready")
+    assert response.status == 200, await response.text()
 
 
 async def test_outage_shows_as_down_with_its_reason_then_recovers(make_exporter, sim):
@@ -301,19 +330,49 @@ async def test_a_full_concurrency_bound_is_counted_as_lag_and_overruns(make_expo
     assert exporter.registry.get_sample_value("status_exporter_scheduling_lag_seconds_sum") > 0.1
 
 
-async def test_results_api_never_shows_secrets(tmp_path, base_url, aiohttp_client, monkeypatch):
-    monkeypatch.setenv("SIM_TOKEN", "very-secret-token")
+SECRETS = ("secret-in-header", "secret-in-userinfo", "secret-in-path", "secret-in-query")
+
+
+async def test_results_api_never_shows_headers_or_the_urls_userinfo_path_or_query(
+    tmp_path, base_url, aiohttp_client, monkeypatch, unused_tcp_port, caplog
+):
+    """Services passing and failing every way an error text can tell: none shows a secret."""
+    monkeypatch.setenv("SIM_TOKEN", "secret-in-header")
+    tail = "secret-in-path?key=secret-in-query"
+    urls = {
+        "ok": f"{base_url}/api/texts/{tail}",
+        "not-found": f"{base_url}/{tail}",
+        "refused": f"http://user:secret-in-userinfo@127.0.0.1:{unused_tcp_port}/{tail}",
+        "unresolvable": f"http://user:secret-in-userinfo@no-such-host.invalid/{tail}",
+        "mcp": f"{base_url}/{tail}",
+    }
     path = tmp_path / "services.yml"
-    path.write_text(f"""
-services:
-  - id: private
-    public: false
-    url: {base_url}/api/texts/Genesis.1.1?key=very-secret-token
-    headers: {{Authorization: !env SIM_TOKEN}}
-    interval: 200ms
-""")
+    path.write_text(
+        "defaults: {interval: 300ms, retries: {attempts: 1}}\nservices:\n"
+        + "".join(
+            f"  - {{id: {service_id}, url: '{url}', headers: {{Authorization: !env SIM_TOKEN}}"
+            + (", kind: mcp}\n" if service_id == "mcp" else "}\n")
+            for service_id, url in urls.items()
+        )
+    )
     exporter = Exporter(load_config(path), Settings(path))
     client = await aiohttp_client(create_app(exporter))
     await eventually(lambda: exporter.ready)
-    for url in ("/api/v1/results", "/metrics"):
-        assert "very-secret-token" not in await (await client.get(url)).text()
+    results = await (await client.get("/api/v1/results")).json()
+    reasons = {entry["service"]: entry["reason"] for entry in results["services"]}
+    assert reasons == {
+        "ok": "ok", "not-found": "http_status", "refused": "connect_error",
+        "unresolvable": "connect_error", "mcp": "http_status",
+    }  # fmt: skip
+    messages = {entry["service"]: entry["message"] for entry in results["services"]}
+    assert f"cannot connect to 127.0.0.1 port {unused_tcp_port}" in messages["refused"]
+    assert "cannot resolve no-such-host.invalid" in messages["unresolvable"]  # the host, no more
+    logged = [
+        f"{record.getMessage()} {getattr(record, 'fields', '')}"
+        for record in caplog.records
+        if record.name.startswith("exporter")
+    ]
+    assert any("cannot resolve" in line for line in logged)
+    shown = [json.dumps(results), await (await client.get("/metrics")).text(), *logged]
+    for secret in SECRETS:
+        assert not [text for text in shown if secret in text], secret
