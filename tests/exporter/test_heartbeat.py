@@ -5,6 +5,7 @@ restarts on the real exporter app with an injected clock.
 """
 
 import asyncio
+import hmac
 import json
 import logging
 from pathlib import Path
@@ -121,6 +122,9 @@ def bearer(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+REFUSED = "no enabled heartbeat service with this id takes this token"
+
+
 async def test_a_ping_is_up_at_once_and_silence_past_interval_plus_grace_is_down(start, clock):
     exporter, client = await start()
     assert metric(exporter, "probe_success") == 1  # waiting for its first report
@@ -160,12 +164,14 @@ async def test_a_failed_run_is_down_at_once_with_its_message(start):
     [
         ("export", {}, b"", 401, "send the service's token as 'Authorization: Bearer <token>'"),
         ("export", {"Authorization": TOKEN}, b"", 401, "Bearer <token>"),
-        ("export", bearer("wrong-token-0123456789"), b"", 403, "wrong token"),
-        ("export/fail", bearer(TOKEN + "x"), b"", 403, "wrong token"),
-        ("export", bearer("é" * 20), b"", 403, "wrong token"),
-        ("web", bearer(), b"", 404, "no enabled heartbeat service 'web'"),
-        ("dump", bearer(), b"", 404, "no enabled heartbeat service 'dump'"),
-        ("nope", bearer(), b"", 404, "no enabled heartbeat service 'nope'"),
+        ("nope", {}, b"", 401, "Bearer <token>"),
+        ("export", bearer("wrong-token-0123456789"), b"", 403, REFUSED),
+        ("export/fail", bearer(TOKEN + "x"), b"", 403, REFUSED),
+        ("export", bearer("é" * 20), b"", 403, REFUSED),
+        ("web", bearer(), b"", 403, REFUSED),
+        ("dump", bearer(), b"", 403, REFUSED),
+        ("nope", bearer(), b"", 403, REFUSED),
+        ("nope", bearer(), b"x" * 1025, 403, REFUSED),
         ("export/fail", bearer(), b"x" * 1025, 413, "longer than 1024 bytes"),
         ("export/fail", bearer(), b"\xff\xfe", 400, "must be UTF-8 text"),
     ],
@@ -187,6 +193,38 @@ async def test_refused_reports_say_why_and_change_nothing(
     assert exporter.heartbeats.get("export").last is None
     assert metric(exporter, "probe_heartbeat_last_report_timestamp_seconds") is None
     assert metric(exporter, "probe_checks_total", result="success") == checks_before
+
+
+async def test_without_its_token_no_one_can_tell_which_ids_exist(start):
+    """A wrong token for a real heartbeat service, the id of a service of another kind (private
+    or not), a disabled heartbeat and an id that names nothing get the very same answer."""
+    _, client = await start()
+    answers = set()
+    for path, token in (("export", "wrong-token-0123456789"), ("web", TOKEN), ("dump", TOKEN),
+                        ("no-such-service", TOKEN), ("export/fail", "wrong-token-0123456789"),
+                        ("no-such-service/fail", TOKEN)):  # fmt: skip
+        response = await client.post(f"/api/v1/heartbeat/{path}", headers=bearer(token))
+        headers = {k: v for k, v in response.headers.items() if k not in ("Date", "Server")}
+        answers.add((response.status, await response.read(), tuple(sorted(headers.items()))))
+    (answer,) = answers
+    assert answer[0] == 403
+
+
+async def test_tokens_are_compared_with_hmac_compare_digest(start, monkeypatch):
+    _, client = await start()
+    compared = []
+
+    def compare_digest(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+    assert (await client.post("/api/v1/heartbeat/export", headers=bearer())).status == 200
+    assert compared == [(TOKEN.encode(), TOKEN.encode())]
+    compared.clear()
+    assert (await client.post("/api/v1/heartbeat/nope", headers=bearer())).status == 403
+    assert [given for given, _ in compared] == [TOKEN.encode()]
 
 
 async def test_only_post_reports(start):
