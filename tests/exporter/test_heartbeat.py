@@ -195,9 +195,10 @@ async def test_refused_reports_say_why_and_change_nothing(
     assert metric(exporter, "probe_checks_total", result="success") == checks_before
 
 
-async def test_without_its_token_no_one_can_tell_which_ids_exist(start):
+async def test_without_its_token_no_one_can_tell_which_ids_exist(start, caplog):
     """A wrong token for a real heartbeat service, the id of a service of another kind (private
-    or not), a disabled heartbeat and an id that names nothing get the very same answer."""
+    or not), a disabled heartbeat and an id that names nothing get the very same answer; only the
+    log tells them apart."""
     _, client = await start()
     answers = set()
     for path, token in (("export", "wrong-token-0123456789"), ("web", TOKEN), ("dump", TOKEN),
@@ -208,6 +209,11 @@ async def test_without_its_token_no_one_can_tell_which_ids_exist(start):
         answers.add((response.status, await response.read(), tuple(sorted(headers.items()))))
     (answer,) = answers
     assert answer[0] == 403
+    refused = [r.fields for r in caplog.records if r.getMessage() == "heartbeat refused"]
+    assert [(f["service"], f["known"]) for f in refused] == [
+        ("export", True), ("web", False), ("dump", False), ("no-such-service", False),
+        ("export", True), ("no-such-service", False),
+    ]  # fmt: skip
 
 
 async def test_tokens_are_compared_with_hmac_compare_digest(start, monkeypatch):
