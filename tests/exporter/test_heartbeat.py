@@ -5,7 +5,6 @@ restarts on the real exporter app with an injected clock.
 """
 
 import asyncio
-import hmac
 import json
 import logging
 from pathlib import Path
@@ -16,6 +15,7 @@ from exporter.app import create_app
 from exporter.checks import Reason
 from exporter.checks.heartbeat import evaluate
 from exporter.config import load_config
+from exporter.heartbeat import api as heartbeat_api
 from exporter.heartbeat.state import HeartbeatBook, Report, Watch
 from exporter.runtime import Exporter, Settings
 from tests.exporter.conftest import eventually, service_from
@@ -224,8 +224,8 @@ async def test_tokens_are_compared_with_hmac_compare_digest(start, monkeypatch):
         compared.append((a, b))
         return real(a, b)
 
-    real = hmac.compare_digest
-    monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+    real = heartbeat_api.hmac.compare_digest
+    monkeypatch.setattr(heartbeat_api.hmac, "compare_digest", compare_digest)
     assert (await client.post("/api/v1/heartbeat/export", headers=bearer())).status == 200
     assert compared == [(TOKEN.encode(), TOKEN.encode())]
     compared.clear()
