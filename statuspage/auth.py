@@ -1,12 +1,12 @@
 """Bearer-token authentication for the admin API and the Alertmanager hook.
 
-The token is looked at first, compared in constant time against every configured token: a
-valid token is always let through, so no amount of other clients' failures can lock out an
-operator or Alertmanager. Only failures are counted — per client (its address, taken from
-`X-Forwarded-For` only when the connection comes from a trusted proxy) and in total — and a
-client over its budget, or anyone once the total is over its cap, gets 429 for a wrong token.
-What keeps tokens safe is their length (at least 16 characters); the limits keep a flood of
-bad attempts cheap, visible and bounded in memory.
+The token is looked at first, compared with `hmac.compare_digest` against every configured
+token (no early exit on a match): a valid token is always let through, so no amount of other
+clients' failures can lock out an operator or Alertmanager. Only failures are counted — per
+client (its address, taken from `X-Forwarded-For` only when the connection comes from a trusted
+proxy) and in total, in this process — and a client over its budget, or anyone once the total is
+over its cap, gets 429 for a wrong token. What keeps tokens safe is their length (at least 16
+characters); the limits keep a flood of bad attempts cheap, visible and bounded in memory.
 """
 
 import hmac

@@ -167,10 +167,14 @@ class BoardSource:
         return await self._pages.get(("incident", incident_id))
 
     async def board(self) -> Board:
-        # One after the other: on the hot path both are cache hits, and awaiting them directly
-        # costs less than scheduling two tasks.
-        live = await self.live.get()
-        records = await self.records.get()
+        if self.live.must_wait or self.records.must_wait:
+            # Both at once: with both sources hung a visitor waits for one bounded wait, not two.
+            live, records = await asyncio.gather(self.live.get(), self.records.get())
+        else:
+            # The hot path: both are cache hits, and awaiting them one after the other costs less
+            # than scheduling two tasks.
+            live = await self.live.get()
+            records = await self.records.get()
         now = time.time()
         # Entries are compared by identity: every refresh stores a new one.
         unchanged = live is self._live and records is self._records

@@ -69,6 +69,11 @@ class SingleFlight(Generic[T]):
     def current(self) -> Cached[T]:
         return self._current
 
+    @property
+    def must_wait(self) -> bool:
+        """Whether get() would wait for a refresh now: nothing to serve yet, or invalidated."""
+        return self._current.value is None or self._settled_generation < self._generation
+
     def invalidate(self) -> None:
         """The value is out of date: the next get() refreshes and waits for it (bounded)."""
         self._generation += 1
@@ -77,7 +82,7 @@ class SingleFlight(Generic[T]):
         deadline = self._clock() + self._wait
         started = self._start_refresh_if_due()
         self._requests.labels(self._name, "miss" if started else "hit").inc()
-        while self._refresh is not None and self._must_wait():
+        while self._refresh is not None and self.must_wait:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 break
@@ -94,9 +99,6 @@ class SingleFlight(Generic[T]):
             self._refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresh
-
-    def _must_wait(self) -> bool:
-        return self._current.value is None or self._settled_generation < self._generation
 
     def _start_refresh_if_due(self) -> bool:
         outdated = self._settled_generation < self._generation

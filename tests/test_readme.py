@@ -89,6 +89,12 @@ EXERCISED_BY: list[tuple[str, str, str]] = [
         "resolve(COMPOSE, COMPOSE_HA)",
     ),
     (r"docker compose kill -s HUP ", "tests/e2e/test_reload.py", "docker compose kill -s HUP"),
+    (r"docker compose kill -s HUP ", "tests/deploy/test_compose.py", "reloaded_on_sighup"),
+    (
+        r"docker compose -f docker-compose\.yml -f docker-compose\.ha\.yml kill -s HUP ",
+        "tests/deploy/test_compose.py",
+        "reloaded_on_sighup(resolved_ha)",
+    ),
     (
         r"docker compose exec -T postgres pg_(dump|restore) ",
         "tests/statuspage/test_backup.py",

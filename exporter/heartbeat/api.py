@@ -4,14 +4,18 @@ One line at the end of the job is all it needs:
 
     curl -fsS -X POST -H "Authorization: Bearer $TOKEN" http://exporter:9115/api/v1/heartbeat/ID
 
-Only an enabled heartbeat service's own token is accepted, compared in constant time. Anything
-else gets 401, 403 or 404 with the reason and changes nothing. The body, if any, is a short
-message kept with the report (UTF-8 text, at most 1 KiB).
+Only an enabled heartbeat service's own token is accepted, compared with `hmac.compare_digest`.
+No bearer token is a 401; any other refusal is one and the same 403, whether the id names no
+service, a service that is no enabled heartbeat, or one whose token is different: without its
+token nobody learns which ids exist (private services' included). The reason is logged for the
+operators. The body, if any, is a short message kept with the report (UTF-8 text, at most 1 KiB);
+it is read only once the token matched. Every refusal changes nothing.
 """
 
 import hmac
 import logging
 import re
+import secrets
 from typing import Final, Protocol
 
 from aiohttp import web
@@ -23,6 +27,7 @@ from statuslog import event
 log = logging.getLogger("exporter.heartbeat")
 MAX_MESSAGE_BYTES: Final = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_REFUSED = "no enabled heartbeat service with this id takes this token"
 
 
 class HeartbeatReceiver(Protocol):
@@ -56,12 +61,12 @@ async def _receive(request: web.Request, ok: bool) -> web.Response:
     receiver = request.app[RECEIVER]
     service_id = request.match_info["service"]
     service = receiver.heartbeat_service(service_id)
-    if service is None:
-        return _error(404, f"no enabled heartbeat service {service_id[:100]!r}")
     refused = _refusal(request.headers.get("Authorization"), service)
     if refused is not None:
-        event(log, logging.WARNING, "heartbeat refused", service=service.id, status=refused.status)
+        event(log, logging.WARNING, "heartbeat refused", service=service_id[:100],
+              known=service is not None, status=refused.status)  # fmt: skip
         return refused
+    assert service is not None
     message = await _message(request)
     if isinstance(message, web.Response):
         return message
@@ -77,16 +82,19 @@ async def _receive(request: web.Request, ok: bool) -> web.Response:
     )
 
 
-def _refusal(header: str | None, service: ServiceConfig) -> web.Response | None:
-    assert service.heartbeat is not None
+def _refusal(header: str | None, service: ServiceConfig | None) -> web.Response | None:
+    """401 without a bearer token; the same 403 for an unknown id as for a wrong token, after
+    the same comparison (against a random token when there is no service to compare with)."""
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         response = _error(401, "send the service's token as 'Authorization: Bearer <token>'")
         response.headers["WWW-Authenticate"] = 'Bearer realm="sefaria-status heartbeat"'
         return response
     given = token.strip().encode("utf-8", "surrogatepass")
-    if not hmac.compare_digest(given, service.heartbeat.token.encode()):
-        return _error(403, f"wrong token for heartbeat service {service.id!r}")
+    expected = service.heartbeat.token if service and service.heartbeat else None
+    matched = hmac.compare_digest(given, (expected or secrets.token_urlsafe(32)).encode())
+    if expected is None or not matched:
+        return _error(403, _REFUSED)
     return None
 
 

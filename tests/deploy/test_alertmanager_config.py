@@ -43,3 +43,25 @@ def test_the_last_cluster_member_decides_before_the_next_flush():
     assert parse_duration(config["route"]["group_interval"]) > 2 * 15
     fast = Timings.fast()
     assert 2 * parse_duration(fast.peer_timeout) < parse_duration(fast.group_interval)
+
+
+def test_the_commented_receivers_are_valid_once_enabled(tmp_path):
+    """README: Discord, PagerDuty and email are "commented and ready to enable". Enabled here as
+    an operator would (uncommented, each given a route), the file still passes amtool."""
+    text = (ALERTMANAGER / "alertmanager.yml").read_text()
+    head, marker, commented = text.partition("  # Other receivers, ready to enable")
+    assert marker
+    _, _, commented = commented.partition("\n")
+    uncommented = "\n".join(line.replace("# ", "", 1) for line in commented.splitlines())
+    config = yaml.safe_load(head + uncommented)
+    added = {"discord", "pagerduty", "email"}
+    assert added <= {receiver["name"] for receiver in config["receivers"]}
+    config["route"]["routes"][:0] = [
+        {"receiver": name, "matchers": [f'team="{name}"'], "continue": True} for name in added
+    ]
+    config["templates"] = [str(ALERTMANAGER / "templates" / "*.tmpl")]
+    enabled = tmp_path / "alertmanager.yml"
+    enabled.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_tool("amtool", "check-config", str(enabled), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " - 6 receivers" in result.stdout

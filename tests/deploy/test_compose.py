@@ -20,6 +20,7 @@ from postgres import postgres_bin
 from stack import alertmanager_flags, cluster_flags, find_binary, prometheus_flags
 
 from tests.deploy.tools import run_tool
+from tests.readme import command_starting
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -32,14 +33,15 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], **extra}
 
 
-def resolve(*files: Path) -> dict[str, Any]:
-    """The configuration docker-compose would run, from these files merged in order."""
+def resolve(*files: Path, **environ: str) -> dict[str, Any]:
+    """The configuration docker-compose would run, from these files merged in order (and
+    these variables set, as in `.env`)."""
     binary = find_binary("docker-compose")
     options = [argument for path in files for argument in ("-f", str(path))]
     result = subprocess.run(
         [binary, *options, "config"],
         cwd=REPO,
-        env=clean_environment(),
+        env=clean_environment(**environ),
         capture_output=True,
         text=True,
         check=False,
@@ -105,17 +107,27 @@ def test_every_mounted_file_is_in_the_repository(resolved):
     assert set(mounted) == {"exporter", "prometheus", "alertmanager", "grafana"}
 
 
-def test_only_the_status_page_and_grafana_on_loopback_are_published(resolved):
+def test_only_the_status_page_is_published_and_grafana_and_the_exporter_on_loopback(resolved):
     published = {
         name: service["ports"]
         for name, service in resolved["services"].items()
         if "ports" in service
     }
-    assert set(published) == {"statuspage", "grafana"}
     assert published == {
         "statuspage": ["0.0.0.0:8080:8080/tcp"],
         "grafana": ["127.0.0.1:3000:3000/tcp"],
+        "exporter": ["127.0.0.1:9115:9115/tcp"],
     }
+
+
+def test_the_host_proxy_reaches_the_exporters_heartbeat_endpoint_at_the_bound_address():
+    """EXPORTER_BIND/EXPORTER_PORT move the published address; it lands on the port the
+    exporter listens on, so a proxy forwarding /api/v1/heartbeat/ there reaches it."""
+    moved = resolve(COMPOSE, EXPORTER_BIND="10.0.0.5", EXPORTER_PORT="19115")
+    exporter = moved["services"]["exporter"]
+    (listen,) = [a for a in exporter["command"] if a.startswith("--web.listen-address=")]
+    (published,) = exporter["ports"]
+    assert published == f"10.0.0.5:19115:{listen.rpartition(':')[2]}/tcp"
 
 
 def test_prometheus_and_alertmanager_run_with_the_local_stack_flags(resolved):
@@ -137,6 +149,27 @@ def test_the_exporter_in_compose_reloads_on_sighup_only(resolved):
     command = resolved["services"]["exporter"]["command"]
     assert command[0] == "status-exporter"
     assert "--web.enable-lifecycle" not in command
+
+
+def reloaded_on_sighup(resolved: dict[str, Any]) -> list[str]:
+    """The services that read a config file (`--config.file`), which SIGHUP makes them re-read."""
+    return [
+        name
+        for name, service in resolved["services"].items()
+        if any(str(arg).startswith("--config.file") for arg in service.get("command") or [])
+    ]
+
+
+def test_readme_reload_commands_signal_every_process_with_a_config_file(resolved, resolved_ha):
+    """README's `kill -s HUP`, for one of each and for the HA variant; that each program
+    re-reads its file on SIGHUP is tests/e2e/test_reload.py's part."""
+    for prefix, config in (
+        ("docker compose kill -s HUP ", resolved),
+        (f"docker compose -f {COMPOSE.name} -f {COMPOSE_HA.name} kill -s HUP ", resolved_ha),
+    ):
+        names = command_starting(prefix).removeprefix(prefix).split()
+        assert sorted(names) == sorted(reloaded_on_sighup(config)), prefix
+    assert len(reloaded_on_sighup(resolved_ha)) == 6
 
 
 def version_of(command: list[str]) -> str:
@@ -264,7 +297,9 @@ def test_init_secrets_writes_every_secret_compose_mounts_and_keeps_them(tmp_path
     assert oct(secrets_dir.stat().st_mode & 0o777) == "0o700"
     values = {path.name: path.read_text() for path in secrets_dir.iterdir()}
     assert len(set(values.values())) == len(values)
-    assert all(len(value.strip()) >= 16 for value in values.values())
+    generated = {name: value for name, value in values.items() if name != "slack-webhook-url"}
+    # README: 32 letters and digits, twice the 16 characters the status page requires.
+    assert all(re.fullmatch(r"[A-Za-z0-9]{32}\n", value) for value in generated.values())
 
     again = run_init_secrets(secrets_dir)
     assert again.returncode == 0, again.stderr

@@ -1,8 +1,10 @@
 """End-to-end fixtures: simulated Sefaria, a fake Slack, and the real stack on loopback."""
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,14 +73,51 @@ async def fake_slack(aiohttp_server):
     return recorder
 
 
+class HungStatusPage:
+    """A status page that accepts the hook's connections, reads the request and never answers,
+    as a frozen process would."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.url = ""
+        self._release = asyncio.Event()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            self.requests.append(await reader.readuntil(b"\r\n\r\n"))
+            await self._release.wait()
+        writer.close()
+
+    def release(self) -> None:
+        self._release.set()
+
+
+@pytest.fixture
+async def hung_statuspage() -> AsyncIterator[HungStatusPage]:
+    """Requested by a test, it takes the status page's place in that test's stack."""
+    hung = HungStatusPage()
+    server = await asyncio.start_server(hung.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung.url = f"http://127.0.0.1:{port}/hooks/alertmanager"
+    try:
+        yield hung
+    finally:
+        hung.release()
+        server.close()
+        await server.wait_closed()
+
+
 @pytest.fixture
 def sim() -> Simulation:
     return Simulation(flaky_failures=1, polls_to_finish=2)
 
 
 @pytest.fixture
-async def stack(aiohttp_server, sim, fake_slack, tmp_path):
+async def stack(request, aiohttp_server, sim, fake_slack, tmp_path):
     sim_server = await aiohttp_server(create_app(sim), host="127.0.0.1")
+    hook_url = f"{fake_slack.url}/hooks/alertmanager"
+    if "hung_statuspage" in request.fixturenames:
+        hook_url = request.getfixturevalue("hung_statuspage").url
     services = tmp_path / "services.yml"
     base_url = str(sim_server.make_url("")).rstrip("/")
     services.write_text(services_yaml(base_url, "1s", "50ms", HEARTBEAT_TOKEN))
@@ -87,7 +126,7 @@ async def stack(aiohttp_server, sim, fake_slack, tmp_path):
         services_file=services,
         slack_webhook_url=f"{fake_slack.url}/slack",
         timings=Timings.fast(),
-        statuspage_hook_url=f"{fake_slack.url}/hooks/alertmanager",
+        statuspage_hook_url=hook_url,
     )
     # Started in a thread: the simulated services run on this event loop and must keep answering.
     await asyncio.to_thread(running.start)

@@ -64,13 +64,30 @@ async def test_killed_exporter_fires_exporter_down_and_no_service_alerts(stack, 
     assert fake_slack.titles() == [message.title]
 
 
-async def test_two_services_down_send_their_alerts_and_one_multiple_alert(stack, sim, fake_slack):
+async def test_two_services_down_and_up_reach_slack_once_each_with_the_status_page_hung(
+    hung_statuspage, stack, sim, fake_slack
+):
+    """Alerting never depends on the status page: its hook hangs, Slack hears everything once."""
     sim.set_mode("linker", "failure")
     sim.set_mode("mcp", "error")
-    await fake_slack.wait_for(lambda m: "services are down at once" in m.title)
-    await asyncio.sleep(QUIET)
-    assert sorted(fake_slack.titles()) == [
+    firing = [
         ":red_circle: 2 services are down at once",
         ":red_circle: Linker API is down",
         ":red_circle: MCP server is down",
     ]
+    for title in firing:
+        await fake_slack.wait_for(lambda m, title=title: m.title == title)
+    sim.set_mode("linker", "ok")
+    sim.set_mode("mcp", "ok")
+    await fake_slack.wait_for(
+        lambda m: m.title == ":large_green_circle: Resolved: MCP server is down"
+    )
+    await fake_slack.wait_for(lambda m: m.title.endswith("Resolved: Linker API is down"))
+    await asyncio.sleep(QUIET)  # nothing more comes: each message once
+    resolved = [
+        title.replace(":red_circle: ", ":large_green_circle: Resolved: ") for title in firing
+    ]
+    assert sorted(fake_slack.titles()) == sorted(firing + resolved)
+    assert [m for m in fake_slack.messages if m.path != "/slack"] == []
+    assert hung_statuspage.requests, "Alertmanager never called the status page hook"
+    assert all(r.startswith(b"POST /hooks/alertmanager ") for r in hung_statuspage.requests)

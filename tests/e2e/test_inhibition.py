@@ -1,5 +1,6 @@
 """Alertmanager's inhibitions, evaluated by the real Alertmanager with the production file: a
-dead exporter holds back only its own alerts, never what the other locations still report."""
+dead exporter holds back only its own alerts, never what the other locations still report; a
+critical alert holds back the warning of the same name for the same service only."""
 
 import json
 import time
@@ -28,19 +29,23 @@ def post_alerts(url: str, alerts: list[dict[str, str]]) -> None:
         assert response.status == 200
 
 
+def service_alert(name: str, severity: str, service: str, **labels: str) -> dict[str, str]:
+    return {"alertname": name, "severity": severity, "service": service, **labels}
+
+
 def inhibited(url: str) -> dict[tuple[str, ...], bool]:
-    """(alertname, service, location) → whether Alertmanager holds the alert back."""
+    """(alertname, service, location, severity) → whether Alertmanager holds the alert back."""
     with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as response:
         alerts: list[dict[str, Any]] = json.load(response)
     return {
-        tuple(a["labels"].get(k, "") for k in ("alertname", "service", "location")): bool(
-            a["status"]["inhibitedBy"]
-        )
+        tuple(
+            a["labels"].get(k, "") for k in ("alertname", "service", "location", "severity")
+        ): bool(a["status"]["inhibitedBy"])
         for a in alerts
     }
 
 
-def test_a_dead_exporter_holds_back_only_its_own_alerts(tmp_path):
+def test_inhibitions_hold_back_only_what_they_should(tmp_path):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     for name in ("slack-webhook-url", "statuspage-hook-token"):
@@ -68,16 +73,32 @@ def test_a_dead_exporter_holds_back_only_its_own_alerts(tmp_path):
                 {"alertname": "ExporterDown", **EXPORTER, **eu},
                 {"alertname": "ProbesStale", **EXPORTER, **eu, "service": "linker"},
                 {"alertname": "ProbesStale", **EXPORTER, **us, "service": "mcp"},
-                {"alertname": "ServiceDown", "severity": "critical", "service": "linker"},
-                {"alertname": "ServiceDown", "severity": "critical", "service": "mcp"},
+                service_alert("ServiceDown", "critical", "linker"),
+                service_alert("ServiceDown", "critical", "mcp"),
+                # Both levels for one service, the warning alone for another, and a warning of
+                # another name: only the first warning is held back.
+                service_alert("TLSCertificateExpiring", "critical", "linker"),
+                service_alert("TLSCertificateExpiring", "warning", "linker"),
+                service_alert("TLSCertificateExpiring", "warning", "mcp"),
+                service_alert("ErrorBudgetBurn", "critical", "mcp", window="fast"),
+                service_alert("ErrorBudgetBurn", "warning", "mcp", window="slow"),
+                service_alert("ErrorBudgetBurn", "warning", "linker", window="slow"),
+                service_alert("ServiceDegraded", "warning", "linker"),
             ],
         )
         expected = {
-            ("ExporterDown", "", "eu"): False,
-            ("ProbesStale", "linker", "eu"): True,
-            ("ProbesStale", "mcp", "us"): False,
-            ("ServiceDown", "linker", ""): False,
-            ("ServiceDown", "mcp", ""): False,
+            ("ExporterDown", "", "eu", "critical"): False,
+            ("ProbesStale", "linker", "eu", "critical"): True,
+            ("ProbesStale", "mcp", "us", "critical"): False,
+            ("ServiceDown", "linker", "", "critical"): False,
+            ("ServiceDown", "mcp", "", "critical"): False,
+            ("TLSCertificateExpiring", "linker", "", "critical"): False,
+            ("TLSCertificateExpiring", "linker", "", "warning"): True,
+            ("TLSCertificateExpiring", "mcp", "", "warning"): False,
+            ("ErrorBudgetBurn", "mcp", "", "critical"): False,
+            ("ErrorBudgetBurn", "mcp", "", "warning"): True,
+            ("ErrorBudgetBurn", "linker", "", "warning"): False,
+            ("ServiceDegraded", "linker", "", "warning"): False,
         }
         deadline = time.monotonic() + 15
         while (seen := inhibited(url)) != expected and time.monotonic() < deadline:

@@ -1,6 +1,6 @@
 """`make run` / `make demo`: deploy/local/run.py starts the whole stack, shows where it is, takes a
-simulated service down and up and reports a batch job's runs with the commands it prints (page
-and Slack follow), keeps its data, and stops cleanly on Ctrl-C."""
+simulated service down and up and reports a batch job's runs with the commands it prints (page,
+automatic incidents and Slack follow), keeps its data, and stops cleanly on Ctrl-C."""
 
 import json
 import os
@@ -52,6 +52,16 @@ def wait_for_status(statuspage_port: int, wanted: dict[str, str], timeout: float
         time.sleep(0.5)
 
 
+def wait_for_unresolved(statuspage_port: int, wanted: list[str], timeout: float = 30) -> None:
+    """Until the open incidents (`/api/v2/incidents/unresolved.json`) are named `wanted`
+    (sorted)."""
+    url = f"http://127.0.0.1:{statuspage_port}/api/v2/incidents/unresolved.json"
+    deadline = time.monotonic() + timeout
+    while (names := sorted(i["name"] for i in json.loads(get(url)[1])["incidents"])) != wanted:
+        assert time.monotonic() < deadline, f"open incidents {names}, never {wanted}"
+        time.sleep(0.5)
+
+
 def nightly_export_row(statuspage_port: int) -> str:
     """The status page's row of the heartbeat service, as text."""
     _, page = get(f"http://127.0.0.1:{statuspage_port}/")
@@ -82,6 +92,8 @@ def watch_an_outage_and_its_recovery(
     run(failed)
     wait_for_status(statuspage_port, {"linker": "major_outage", "export-job": "major_outage"})
     wait_for_output(output_path, "[slack] :red_circle: Linker API is down", process, timeout=60)
+    # The automatic incidents: the Linker, and the export whose run failed.
+    wait_for_unresolved(statuspage_port, ["Linker API is down", "Nightly export is down"])
     run(up)
     run(succeeded)
     wait_for_status(statuspage_port, {"linker": "operational", "export-job": "operational"})
@@ -89,6 +101,7 @@ def watch_an_outage_and_its_recovery(
         r"last report \d+ (s|min) ago ✓ Operational", nightly_export_row(statuspage_port)
     )
     wait_for_output(output_path, "[slack] :large_green_circle: Resolved", process, timeout=60)
+    wait_for_unresolved(statuspage_port, [])
 
 
 def test_demo_starts_everything_and_stops_cleanly_on_ctrl_c() -> None:

@@ -17,6 +17,7 @@ from exporter.app import create_app
 from exporter.checks import Reason
 from exporter.checks.heartbeat import evaluate
 from exporter.config import load_config
+from exporter.heartbeat import api as heartbeat_api
 from exporter.heartbeat.state import HeartbeatBook, Report, Watch
 from exporter.runtime import Exporter, Settings
 from tests.exporter.conftest import FakeClock, eventually, metric_value, service_from
@@ -122,6 +123,9 @@ def bearer(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+REFUSED = "no enabled heartbeat service with this id takes this token"
+
+
 async def test_a_ping_is_up_at_once_and_silence_past_interval_plus_grace_is_down(start, clock):
     exporter, client = await start()
     assert metric(exporter, "probe_success") == 1  # waiting for its first report
@@ -161,12 +165,14 @@ async def test_a_failed_run_is_down_at_once_with_its_message(start):
     [
         ("export", {}, b"", 401, "send the service's token as 'Authorization: Bearer <token>'"),
         ("export", {"Authorization": TOKEN}, b"", 401, "Bearer <token>"),
-        ("export", bearer("wrong-token-0123456789"), b"", 403, "wrong token"),
-        ("export/fail", bearer(TOKEN + "x"), b"", 403, "wrong token"),
-        ("export", bearer("é" * 20), b"", 403, "wrong token"),
-        ("web", bearer(), b"", 404, "no enabled heartbeat service 'web'"),
-        ("dump", bearer(), b"", 404, "no enabled heartbeat service 'dump'"),
-        ("nope", bearer(), b"", 404, "no enabled heartbeat service 'nope'"),
+        ("nope", {}, b"", 401, "Bearer <token>"),
+        ("export", bearer("wrong-token-0123456789"), b"", 403, REFUSED),
+        ("export/fail", bearer(TOKEN + "x"), b"", 403, REFUSED),
+        ("export", bearer("é" * 20), b"", 403, REFUSED),
+        ("web", bearer(), b"", 403, REFUSED),
+        ("dump", bearer(), b"", 403, REFUSED),
+        ("nope", bearer(), b"", 403, REFUSED),
+        ("nope", bearer(), b"x" * 1025, 403, REFUSED),
         ("export/fail", bearer(), b"x" * 1025, 413, "longer than 1024 bytes"),
         ("export/fail", bearer(), b"\xff\xfe", 400, "must be UTF-8 text"),
     ],
@@ -188,6 +194,44 @@ async def test_refused_reports_say_why_and_change_nothing(
     assert exporter.heartbeats.get("export").last is None
     assert metric(exporter, "probe_heartbeat_last_report_timestamp_seconds") is None
     assert metric(exporter, "probe_checks_total", result="success") == checks_before
+
+
+async def test_without_its_token_no_one_can_tell_which_ids_exist(start, caplog):
+    """A wrong token for a real heartbeat service, the id of a service of another kind (private
+    or not), a disabled heartbeat and an id that names nothing get the very same answer; only the
+    log tells them apart."""
+    _, client = await start()
+    answers = set()
+    for path, token in (("export", "wrong-token-0123456789"), ("web", TOKEN), ("dump", TOKEN),
+                        ("no-such-service", TOKEN), ("export/fail", "wrong-token-0123456789"),
+                        ("no-such-service/fail", TOKEN)):  # fmt: skip
+        response = await client.post(f"/api/v1/heartbeat/{path}", headers=bearer(token))
+        headers = {k: v for k, v in response.headers.items() if k not in ("Date", "Server")}
+        answers.add((response.status, await response.read(), tuple(sorted(headers.items()))))
+    (answer,) = answers
+    assert answer[0] == 403
+    refused = [r.fields for r in caplog.records if r.getMessage() == "heartbeat refused"]
+    assert [(f["service"], f["known"]) for f in refused] == [
+        ("export", True), ("web", False), ("dump", False), ("no-such-service", False),
+        ("export", True), ("no-such-service", False),
+    ]  # fmt: skip
+
+
+async def test_tokens_are_compared_with_hmac_compare_digest(start, monkeypatch):
+    _, client = await start()
+    compared = []
+
+    def compare_digest(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    real = heartbeat_api.hmac.compare_digest
+    monkeypatch.setattr(heartbeat_api.hmac, "compare_digest", compare_digest)
+    assert (await client.post("/api/v1/heartbeat/export", headers=bearer())).status == 200
+    assert compared == [(TOKEN.encode(), TOKEN.encode())]
+    compared.clear()
+    assert (await client.post("/api/v1/heartbeat/nope", headers=bearer())).status == 403
+    assert [given for given, _ in compared] == [TOKEN.encode()]
 
 
 async def test_only_post_reports(start):

@@ -1,12 +1,15 @@
 """The admin API: authentication, validation (nothing written on error), incidents, and
 maintenance windows that silence a real Alertmanager."""
 
+import hmac
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from statuspage.app import create_app
 from statuspage.store import Store
 from tests.statuspage.conftest import TOKEN
 from tests.statuspage.helpers import component_statuses, eventually
@@ -33,6 +36,54 @@ async def test_no_token_is_401_and_a_wrong_token_is_403(client: TestClient) -> N
     assert (
         await client.get("/admin/api/incidents", headers={"Authorization": TOKEN})
     ).status == 401
+
+
+async def test_a_token_is_compared_with_hmac_compare_digest_against_every_token(
+    aiohttp_client, settings, monkeypatch
+) -> None:
+    tokens = ("first-token-0123456789", TOKEN, "third-token-0123456789")
+    client = await aiohttp_client(create_app(replace(settings, admin_tokens=tokens)))
+    compared = []
+
+    def compare_digest(a, b):
+        compared.append(b)
+        return real(a, b)
+
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", compare_digest)
+    for token, status in ((TOKEN, 200), ("wrong-token-0123456789", 403)):
+        compared.clear()
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/admin/api/incidents", headers=headers)).status == status
+        assert compared == [t.encode() for t in tokens]  # no early exit on the match
+
+
+async def test_without_tokens_the_admin_api_and_the_hook_answer_503_and_write_nothing(
+    aiohttp_client, settings
+) -> None:
+    client = await aiohttp_client(create_app(replace(settings, admin_tokens=())))
+    any_token = {"Authorization": f"Bearer {TOKEN}"}
+    window = {"title": "Upgrade", "starts_at": "2030-01-01T00:00:00Z",
+              "ends_at": "2030-01-01T01:00:00Z"}  # fmt: skip
+    hook = {"version": "4", "status": "firing", "alerts": []}
+    for method, path, body in (
+        ("POST", "/admin/api/incidents", VALID),
+        ("GET", "/admin/api/incidents", None),
+        ("POST", "/admin/api/maintenances", window),
+        ("DELETE", "/admin/api/incidents/1", None),
+        ("POST", "/hooks/alertmanager", hook),
+    ):
+        for headers in (any_token, {}):
+            response = await client.request(method, path, json=body, headers=headers)
+            assert response.status == 503, (method, path)
+            assert "the admin API is disabled" in (await response.json())["error"]
+    assert await incident_count(settings) == 0
+    store = Store(settings.database_url)
+    try:
+        assert await store.list_maintenances() == []
+    finally:
+        await store.close()
+    assert (await client.get("/")).status == 200  # everything public still works
 
 
 async def test_incident_crud(client: TestClient, auth) -> None:

@@ -230,7 +230,7 @@ async def lighthouse_scores(url: str) -> dict[str, float]:
     return {name: round(c["score"] * 100) for name, c in result["categories"].items()}
 
 
-async def test_lighthouse_accessibility_100_and_seo_at_least_95(client: TestClient, auth) -> None:
+async def test_lighthouse_scores_accessibility_and_seo_100(client: TestClient, auth) -> None:
     assert LIGHTHOUSE.exists(), "Lighthouse is missing: run `make node_modules/.installed`"
     incident = await (
         await client.post(
@@ -247,7 +247,7 @@ async def test_lighthouse_accessibility_100_and_seo_at_least_95(client: TestClie
     print(f"Lighthouse scores: {scores}")
     for path, score in scores.items():
         assert score["accessibility"] == 100, (path, score)
-        assert score["seo"] >= 95, (path, score)
+        assert score["seo"] == 100, (path, score)
 
 
 async def test_the_status_page_refreshes_itself_only_while_visible(

@@ -13,7 +13,13 @@ from stack import Stack, Timings
 from statuspage.app import create_app
 from statuspage.store import Store
 from tests.statuspage.conftest import services_file, throwaway_cluster
-from tests.statuspage.helpers import component_statuses, eventually
+from tests.statuspage.helpers import (
+    active_window,
+    assert_window_unchanged,
+    component_statuses,
+    eventually,
+    window_edits_refused,
+)
 
 
 async def test_postgresql_stopping_mid_test(aiohttp_client, settings, auth) -> None:
@@ -29,6 +35,7 @@ async def test_postgresql_stopping_mid_test(aiohttp_client, settings, auth) -> N
             await client.post("/admin/api/incidents", json=incident, headers=auth)
         ).status == 201
         assert "Slow" in await (await client.get("/")).text()
+        window = await active_window(client, auth, "Stopped database")
 
         await asyncio.to_thread(cluster.stop)
 
@@ -45,6 +52,7 @@ async def test_postgresql_stopping_mid_test(aiohttp_client, settings, auth) -> N
         refused = await client.post("/admin/api/incidents", json=incident, headers=auth)
         assert refused.status == 503
         assert "database is unavailable" in (await refused.json())["error"]
+        await window_edits_refused(client, auth, window)
         ready = await client.get("/-/ready")
         assert ready.status == 503
         assert "PostgreSQL" in await ready.text()
@@ -52,6 +60,7 @@ async def test_postgresql_stopping_mid_test(aiohttp_client, settings, auth) -> N
         await asyncio.to_thread(cluster.start)
         again = await client.post("/admin/api/incidents", json=incident, headers=auth)
         assert again.status == 201
+        await assert_window_unchanged(client, auth, settings.alertmanager_url, window)
     finally:
         await asyncio.to_thread(cluster.stop)
         shutil.rmtree(base, ignore_errors=True)

@@ -9,7 +9,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from statuspage.app import create_app
-from tests.statuspage.helpers import eventually
+from tests.statuspage.helpers import active_window, eventually, silences
 
 REFUSE_UPDATES = """
 CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
@@ -17,29 +17,6 @@ CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
 CREATE TRIGGER refuse BEFORE UPDATE ON maintenance_windows
   FOR EACH ROW EXECUTE FUNCTION refuse();
 """
-
-
-async def silences(client: TestClient, alertmanager: str, title: str) -> dict[str, str]:
-    """Silence id → state, for the silences of the window titled `title`."""
-    response = await client.session.get(f"{alertmanager}/api/v2/silences")
-    return {
-        s["id"]: s["status"]["state"]
-        for s in await response.json()
-        if s["comment"] == f"Maintenance: {title}"
-    }
-
-
-async def active_window(client: TestClient, auth: dict, title: str) -> dict:
-    now = datetime.now(UTC)
-    window = {
-        "title": title,
-        "services": ["linker"],
-        "starts_at": (now - timedelta(minutes=1)).isoformat(),
-        "ends_at": (now + timedelta(hours=1)).isoformat(),
-    }
-    created = await client.post("/admin/api/maintenances", json=window, headers=auth)
-    assert created.status == 201, await created.text()
-    return await created.json()
 
 
 async def test_clearing_the_services_expires_the_silence(client: TestClient, auth, settings):

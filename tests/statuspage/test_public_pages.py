@@ -4,6 +4,7 @@ import asyncio
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from urllib.robotparser import RobotFileParser
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -120,6 +121,15 @@ async def test_pages_send_security_and_cache_headers(client: TestClient) -> None
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "no-referrer"
         assert headers["Cache-Control"].startswith(cache)
+
+
+async def test_robots_txt_keeps_crawlers_off_admin_hooks_and_health(client: TestClient) -> None:
+    robots = RobotFileParser()
+    robots.parse((await (await client.get("/robots.txt")).text()).splitlines())
+    for path in ("/admin/api/incidents", "/hooks/alertmanager", "/-/ready", "/-/healthy"):
+        assert not robots.can_fetch("AnyBot", path), path
+    for path in ("/", "/history", "/incidents/1", "/api/v2/summary.json", "/badge/linker.svg"):
+        assert robots.can_fetch("AnyBot", path), path
 
 
 async def test_history_and_incident_pages(client: TestClient, auth) -> None:

@@ -11,8 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from statuspage.app import create_app
+from statuspage.board import PAGES_CACHED
 from statuspage.status import Impact
 from statuspage.store import Store
+from statuspage.validation import PAGE_MAX
 from tests.statuspage.conftest import throwaway_cluster
 
 INCIDENTS = 61
@@ -90,3 +92,60 @@ async def test_queries_per_ttl_do_not_grow_with_visitors(
     assert counts[50] == counts[1]
     assert counts["1 twice"] == counts[1]
     assert counts["50 twice"] == counts[50]
+
+
+async def statements(observer: asyncpg.Connection, database: str) -> int:
+    return int(await observer.fetchval(COUNTED, database))
+
+
+async def test_pages_past_the_end_cost_nothing_and_1000_older_incidents_are_cached(
+    aiohttp_client, settings, counting_cluster
+):
+    """README: page numbers past the last page and ids past the newest cost no query at all;
+    incidents beyond the latest 50 are cached one by one (1,000 at most, the least recently
+    seen forgotten first)."""
+    server, observer = counting_cluster
+    await observer.execute("CREATE DATABASE many")
+    url = server + "many"
+    store = Store(url)
+    try:
+        await store.connect()  # the schema
+    finally:
+        await store.close()
+    connection = await asyncpg.connect(url)
+    try:  # ids 1…N, oldest first; the newest 50 are loaded by every refresh
+        await connection.execute(
+            """INSERT INTO incidents (title, impact, status, created_at, resolved_at)
+               SELECT 'Incident ' || n, 'minor', 'resolved', now() - ($1 - n) * interval '1 s',
+                      now() FROM generate_series(1, $1) AS n""",
+            PAGES_CACHED + 100,
+        )
+    finally:
+        await connection.close()
+    client = await aiohttp_client(create_app(replace(settings, database_url=url, cache_ttl=600.0)))
+    await visit(client, ["/"], 1)  # the refresh every page starts from
+    before = await statements(observer, "many")
+    newest, last_page = PAGES_CACHED + 100, (PAGES_CACHED + 100) // 20
+    past = [f"/history?page={last_page + 1}", f"/history?page={PAGE_MAX}",
+            f"/incidents/{newest + 1}", "/incidents/9223372036854775807",
+            "/incidents/99999999999999999999"]  # fmt: skip
+    answers = await asyncio.gather(*(client.get(path) for path in past for _ in range(10)))
+    assert {answer.status for answer in answers} == {404}
+    assert await statements(observer, "many") == before
+    assert (await client.get(f"/history?page={last_page}")).status == 200
+
+    async def cost(*ids: int) -> int:
+        """Statements that visiting these incidents, in this order, made PostgreSQL run."""
+        before = await statements(observer, "many")
+        for incident_id in ids:
+            assert (await client.get(f"/incidents/{incident_id}")).status == 200
+        return await statements(observer, "many") - before
+
+    per_incident = await cost(1)
+    assert per_incident > 0
+    assert await cost(*range(2, PAGES_CACHED + 2)) == PAGES_CACHED * per_incident
+    # 1,000 remembered: 2…1001. The most recent and the oldest of them are still cached; 1 was
+    # forgotten (and now 3, the least recently seen, is).
+    assert await cost(PAGES_CACHED + 1, 2) == 0
+    assert await cost(1) == per_incident
+    assert await cost(3) == per_incident
