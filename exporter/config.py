@@ -6,6 +6,7 @@ accepted here runs: every value is bounded (durations at most a day, ports 1-655
 headers and JSON bodies are checked by the same rules the HTTP client applies when it sends them.
 """
 
+import functools
 import ipaddress
 import json
 import os
@@ -123,6 +124,11 @@ class ServiceConfig:
     job: JobConfig | None = None
     mcp: McpConfig | None = None
     heartbeat: HeartbeatConfig | None = None
+
+    @functools.cached_property
+    def parsed_url(self) -> httpx.URL:
+        """`url` parsed once per config rather than at every check (an httpx.URL is immutable)."""
+        return httpx.URL(self.url)
 
     @property
     def check_interval(self) -> float:

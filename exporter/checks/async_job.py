@@ -53,7 +53,7 @@ async def _submit(
     client: httpx.AsyncClient, service: ServiceConfig, timeout: float
 ) -> _Submitted | CheckResult:
     async with exchange(
-        client, service, service.method, service.url, timeout, json=service.json
+        client, service, service.method, service.parsed_url, timeout, json=service.json
     ) as ex:
         if ex.response.status_code not in service.expect.status:
             return status_failure(ex.response, "job submit")

@@ -26,7 +26,7 @@ async def _attempt(
     service: ServiceConfig, client: httpx.AsyncClient, timeout: float
 ) -> CheckResult:
     async with exchange(
-        client, service, service.method, service.url, timeout, json=service.json
+        client, service, service.method, service.parsed_url, timeout, json=service.json
     ) as ex:
         return await judge_response(service, ex)
 

@@ -376,7 +376,7 @@ class _StreamableHttp(_Conversation):
         with contextlib.suppress(httpx.HTTPError, TimeoutError):
             async with asyncio.timeout(self.link.remaining() * 0.9):
                 await self.link.client.delete(
-                    self.service.url,
+                    self.service.parsed_url,
                     headers=dict(self.service.headers) | self.session_headers(),
                     timeout=self.link.remaining(),
                 )
@@ -385,7 +385,7 @@ class _StreamableHttp(_Conversation):
         headers = {"Accept": f"{JSON_TYPE}, {EVENT_STREAM}", **self.session_headers()}
         link = self.link
         return exchange(
-            link.client, self.service, "POST", self.service.url, link.remaining(),
+            link.client, self.service, "POST", self.service.parsed_url, link.remaining(),
             json=body, headers=headers,
         )  # fmt: skip
 
@@ -420,7 +420,7 @@ class _LegacySse(_Conversation):
         self.link.progress.step = step
         headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
         async with exchange(
-            self.link.client, self.service, "GET", self.service.url, self.link.remaining(),
+            self.link.client, self.service, "GET", self.service.parsed_url, self.link.remaining(),
             headers=headers,
         ) as ex:  # fmt: skip
             self.record(ex, first=True)

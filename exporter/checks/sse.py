@@ -28,7 +28,7 @@ async def _attempt(
 ) -> CheckResult:
     headers = {"Accept": EVENT_STREAM, "Cache-Control": "no-cache"}
     async with exchange(
-        client, service, service.method, service.url, timeout, headers=headers
+        client, service, service.method, service.parsed_url, timeout, headers=headers
     ) as ex:
         return await _judge_stream(service, ex)
 

@@ -5,7 +5,6 @@ client.py and network.py.
 """
 
 import contextlib
-import functools
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -75,7 +74,7 @@ async def exchange(
     client: httpx.AsyncClient,
     service: ServiceConfig,
     method: str,
-    url: str,
+    url: httpx.URL | str,
     timeout: float,
     **request: Any,
 ) -> AsyncIterator[Exchange]:
@@ -83,7 +82,7 @@ async def exchange(
     measurement = Measurement()
     built = client.build_request(
         method,
-        parsed_url(url),
+        url,
         headers=dict(service.headers) | request.pop("headers", {}),
         timeout=httpx.Timeout(timeout),
         extensions={MEASUREMENT: measurement},
@@ -94,12 +93,6 @@ async def exchange(
         yield Exchange(response, measurement)
     finally:
         await response.aclose()
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def parsed_url(url: str) -> httpx.URL:
-    """A check's URL parsed once, not at every check (httpx.URL is immutable, so shareable)."""
-    return httpx.URL(url)
 
 
 def failure_from_error(exc: Exception) -> CheckResult:
