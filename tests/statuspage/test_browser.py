@@ -22,6 +22,10 @@ from aiohttp.test_utils import TestClient
 from tests.statuspage.helpers import eventually
 
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = (  # headless, and no calls home: this machine has no internet
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)  # fmt: skip
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORTS = {"desktop": (1280, 900, False), "phone": (390, 844, True)}
 
@@ -83,9 +87,7 @@ async def browser():
     profile = Path(tempfile.mkdtemp(prefix="statuspage-chromium-"))
     process = await asyncio.create_subprocess_exec(
         *[
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-port=0",
+            CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
@@ -150,6 +152,18 @@ async def test_status_page_in_chromium(
     assert path.stat().st_size > 10_000
 
 
+async def open_minor_incident(client: TestClient, auth, body: str) -> dict[str, Any]:
+    """A minor incident on the Linker through the admin API, as an operator posts one."""
+    answer = await client.post(
+        "/admin/api/incidents",
+        json={"title": "Search is slow", "impact": "minor", "status": "identified",
+              "body": body, "services": ["linker"]},
+        headers=auth,
+    )  # fmt: skip
+    assert answer.status == 201, await answer.text()
+    return await answer.json()
+
+
 async def axe_violations(browser: Browser, url: str) -> list[str]:
     """axe-core's violations on `url` (every rule axe runs by default: WCAG 2.x A/AA and best
     practices), one line each."""
@@ -183,14 +197,8 @@ async def test_axe_finds_no_accessibility_violations(
 
     await eventually(lambda: banner("Under Maintenance"))
     violations = await axe_violations(browser, str(client.make_url("/")))
-    incident = await (
-        await client.post(
-            "/admin/api/incidents",
-            json={"title": "Search is slow", "impact": "minor", "status": "identified",
-                  "body": "We found the cause.\n\nA fix is on its way.", "services": ["linker"]},
-            headers=auth,
-        )
-    ).json()  # fmt: skip
+    body = "We found the cause.\n\nA fix is on its way."
+    incident = await open_minor_incident(client, auth, body)
     await client.post(
         f"/admin/api/incidents/{incident['id']}/updates",
         json={"status": "monitoring", "body": "A fix is deployed."},
@@ -203,17 +211,13 @@ async def test_axe_finds_no_accessibility_violations(
 
 
 LIGHTHOUSE = AXE.parents[1] / ".bin" / "lighthouse"
-CHROMIUM_FLAGS = (
-    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
-    " --disable-background-networking --disable-component-update --disable-sync"
-)
 
 
 async def lighthouse_scores(url: str) -> dict[str, float]:
     """Lighthouse (pinned in package-lock.json) with Debian's Chromium: category → 0..100."""
     process = await asyncio.create_subprocess_exec(
         str(LIGHTHOUSE), url, "--only-categories=accessibility,seo", "--output=json",
-        "--quiet", f"--chrome-flags={CHROMIUM_FLAGS}",
+        "--quiet", f"--chrome-flags={' '.join(CHROMIUM_FLAGS)}",
         env={**os.environ, "CHROME_PATH": CHROMIUM},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -232,14 +236,7 @@ async def lighthouse_scores(url: str) -> dict[str, float]:
 
 async def test_lighthouse_scores_accessibility_and_seo_100(client: TestClient, auth) -> None:
     assert LIGHTHOUSE.exists(), "Lighthouse is missing: run `make node_modules/.installed`"
-    incident = await (
-        await client.post(
-            "/admin/api/incidents",
-            json={"title": "Search is slow", "impact": "minor", "status": "identified",
-                  "body": "We found the cause.", "services": ["linker"]},
-            headers=auth,
-        )
-    ).json()  # fmt: skip
+    incident = await open_minor_incident(client, auth, "We found the cause.")
     scores = {
         path: await lighthouse_scores(str(client.make_url(path)))
         for path in ("/", f"/incidents/{incident['id']}")
